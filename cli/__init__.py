@@ -1,0 +1,1 @@
+"""The ``dualgnn`` command line: a thin layer over the library (parse options, call, print, map errors)."""

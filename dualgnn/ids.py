@@ -1,0 +1,65 @@
+"""External product ids <-> internal node ids, in exactly one place.
+
+Internal id ``i`` is row ``i`` of the products table and node ``i`` of the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dualgnn.errors import InputError, UnknownIdError
+
+
+class IdMap:
+    """A bijection between the shop's product ids (str) and ``0..n-1``.
+
+    >>> m = IdMap(["B01", "B02"]); m.encode(["B02"]).tolist(), m.decode([0]).tolist()
+    ([1], ['B01'])
+    """
+
+    def __init__(self, ids: Sequence[str] | np.ndarray | pd.Index) -> None:
+        index = pd.Index(np.asarray(ids, dtype=object).astype(str), dtype=object)
+        if not index.is_unique:
+            dup = index[index.duplicated()][0]
+            raise InputError(f"duplicate product id {dup!r} in the catalog",
+                             hint="product ids must be unique; the readers keep the first occurrence")
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, product_id: str) -> bool:
+        return str(product_id) in self._index
+
+    @property
+    def ids(self) -> np.ndarray:
+        """External ids in internal order, shape ``(n,)``, dtype object (str)."""
+        return self._index.to_numpy()
+
+    def lookup(self, ids: Iterable[str]) -> np.ndarray:
+        """Internal ids, ``-1`` where an id is unknown. Shape ``(len(ids),)`` int64."""
+        values = np.asarray(list(ids) if not isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else ids,
+                            dtype=object).astype(str)
+        return self._index.get_indexer(values).astype(np.int64)
+
+    def encode(self, ids: Iterable[str], *, source: str | Path | None = None) -> np.ndarray:
+        """Internal ids for ``ids``; raises :class:`UnknownIdError` naming the first unknown id (and its position)."""
+        values = np.asarray(list(ids) if not isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else ids,
+                            dtype=object).astype(str)
+        idx = self._index.get_indexer(values).astype(np.int64)
+        missing = np.flatnonzero(idx < 0)
+        if len(missing):
+            first = missing[0]
+            raise UnknownIdError(
+                f"unknown product id {str(values[first])!r}" + (f" (and {len(missing) - 1:,} more)" if len(missing) > 1 else ""),
+                path=source, line=int(first) + 1 if source is not None else None,
+                hint="check the id against the catalog used to build the graph (dualgnn info ARTIFACTS)")
+        return idx
+
+    def decode(self, idx: Iterable[int] | np.ndarray) -> np.ndarray:
+        """External ids for internal ids, dtype object (str)."""
+        return self._index.to_numpy()[np.asarray(idx, dtype=np.int64)]

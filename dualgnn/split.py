@@ -1,0 +1,116 @@
+"""Seeded train / validation / test splits, saved with the artifacts so every method sees the same one.
+
+* ``edge`` split (EQ1, EQ3, EQ5): co-purchase edges are split; co-view edges all stay as side information.
+* ``node`` split (EQ4 cold start): products are split; validation and test products lose every edge (both
+  types) from the training graph and come back with metadata only. Their co-purchase edges to training products
+  become the held-out edges.
+
+No leakage: only ``train_copurchase`` and ``train_coview`` may feed message passing, negatives or baselines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dualgnn.artifacts import read_npz, write_npz
+from dualgnn.errors import ArtifactError
+from dualgnn.graph import Edges, ProductGraph
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitSettings:
+    """How to split. ``ratios`` are train / validation / test shares and must sum to 1.
+
+    >>> SplitSettings(kind="edge", ratios=(0.8, 0.0, 0.2), seed=0).ratios
+    (0.8, 0.0, 0.2)
+    """
+
+    kind: str = "edge"
+    ratios: tuple[float, float, float] = (0.75, 0.05, 0.20)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("edge", "node"):
+            raise ValueError(f"split kind must be 'edge' or 'node', not {self.kind!r}")
+        if len(self.ratios) != 3 or any(r < 0 for r in self.ratios) or abs(sum(self.ratios) - 1) > 1e-6:
+            raise ValueError(f"split ratios must be three non-negative shares summing to 1, not {self.ratios}")
+        if self.ratios[0] <= 0:
+            raise ValueError("the training share must be positive")
+        object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
+
+
+@dataclass
+class Split:
+    """Edges per part, in internal ids. ``cold`` (node split only) lists validation + test products."""
+
+    settings: SplitSettings
+    train_copurchase: Edges
+    val_copurchase: Edges
+    test_copurchase: Edges
+    train_coview: Edges
+    cold: np.ndarray
+    fingerprint: str = ""
+
+    def save(self, path: str | Path) -> None:
+        arrays = {"cold": self.cold, "settings_kind": np.array(self.settings.kind),
+                  "settings_ratios": np.array(self.settings.ratios), "settings_seed": np.array(self.settings.seed),
+                  "fingerprint": np.array(self.fingerprint)}
+        for name in ("train_copurchase", "val_copurchase", "test_copurchase", "train_coview"):
+            e: Edges = getattr(self, name)
+            arrays.update({f"{name}_src": e.src, f"{name}_dst": e.dst, f"{name}_weight": e.weight})
+        write_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path, graph: ProductGraph | None = None) -> "Split":
+        z = read_npz(path)
+        settings = SplitSettings(kind=str(z["settings_kind"]), ratios=tuple(z["settings_ratios"].tolist()),
+                                 seed=int(z["settings_seed"]))
+        parts = {name: Edges(z[f"{name}_src"], z[f"{name}_dst"], z[f"{name}_weight"])
+                 for name in ("train_copurchase", "val_copurchase", "test_copurchase", "train_coview")}
+        split = cls(settings=settings, cold=z["cold"], fingerprint=str(z["fingerprint"]), **parts)
+        if graph is not None:
+            from dualgnn.artifacts import graph_fingerprint
+
+            if split.fingerprint and split.fingerprint != graph_fingerprint(graph):
+                raise ArtifactError(f"{path} was made for another graph", hint="delete it to make a new split")
+        return split
+
+    def describe(self) -> dict:
+        return {"settings": asdict(self.settings), "train_copurchase": len(self.train_copurchase),
+                "val_copurchase": len(self.val_copurchase), "test_copurchase": len(self.test_copurchase),
+                "train_coview": len(self.train_coview), "cold_products": int(len(self.cold))}
+
+
+def _cut(n: int, ratios: tuple[float, float, float], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    order = rng.permutation(n)
+    n_train = int(round(ratios[0] * n))
+    n_val = int(round(ratios[1] * n))
+    return order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+
+
+def make_split(graph: ProductGraph, settings: SplitSettings) -> Split:
+    """Split ``graph`` as ``settings`` says. Deterministic for a given graph and seed."""
+    from dualgnn.artifacts import graph_fingerprint
+
+    rng = np.random.default_rng(settings.seed)
+    cp, cv = graph.copurchase, graph.coview
+    if settings.kind == "edge":
+        tr, va, te = _cut(len(cp), settings.ratios, rng)
+        return Split(settings, cp.subset(np.sort(tr)), cp.subset(np.sort(va)), cp.subset(np.sort(te)), cv,
+                     cold=np.zeros(0, np.int64), fingerprint=graph_fingerprint(graph))
+
+    _, va_nodes, te_nodes = _cut(graph.num_products, settings.ratios, rng)
+    part = np.zeros(graph.num_products, np.int8)  # 0 train, 1 validation, 2 test
+    part[va_nodes], part[te_nodes] = 1, 2
+    ps, pd_ = part[cp.src], part[cp.dst]
+    # A held-out edge joins a cold product to a warm one; cold-cold edges have no warm end to anchor the
+    # cold product's forward pass and are dropped from every part.
+    train_cp = cp.subset((ps == 0) & (pd_ == 0))
+    val_cp = cp.subset(((ps == 1) & (pd_ == 0)) | ((ps == 0) & (pd_ == 1)))
+    test_cp = cp.subset(((ps == 2) & (pd_ == 0)) | ((ps == 0) & (pd_ == 2)))
+    train_cv = cv.subset((part[cv.src] == 0) & (part[cv.dst] == 0))
+    cold = np.sort(np.concatenate([va_nodes, te_nodes])).astype(np.int64)
+    return Split(settings, train_cp, val_cp, test_cp, train_cv, cold=cold, fingerprint=graph_fingerprint(graph))

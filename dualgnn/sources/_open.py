@@ -1,0 +1,222 @@
+"""Opening input files: gzip by magic bytes, truncated streams, invalid UTF-8, CSV / JSON lines with line numbers.
+
+Every text reader goes through :func:`read_utf8`, so the three readers treat damaged files the same way: a file
+that cannot be used at all raises :class:`~dualgnn.errors.InputError`; damage that leaves usable records (a cut
+gzip stream, a few undecodable bytes) is repaired and counted in the :class:`~dualgnn.errors.SkipReport`.
+:func:`parse_csv` and :func:`parse_jsonl` then parse the repaired bytes with pyarrow, skipping (and counting) bad
+rows and attaching each row's 1-based line number.
+
+>>> skipped = SkipReport()
+>>> data = read_utf8("meta.json.gz", skipped, expected="Amazon metadata")   # doctest: +SKIP
+>>> data.count(b"\\n"), skipped.lines()                                     # doctest: +SKIP
+(7419, [])
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+
+from dualgnn.errors import InputError, SkipReport
+
+GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 22
+# pyarrow's parse block: a record longer than this fails, so it is far above any sane row (default 1 MB).
+_BLOCK = 1 << 25
+
+
+def check_file(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`InputError` if it does not exist or is not a regular file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", path=p, hint="check the path and the working directory")
+    if not p.is_file():
+        raise InputError("not a file", path=p, hint="pass the file itself, not a directory")
+    return p
+
+
+def is_gzip(path: Path) -> bool:
+    """True if the file starts with the gzip magic bytes (the extension is not trusted)."""
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def _gunzip(path: Path, skipped: SkipReport) -> bytes:
+    """Decompress a whole gzip file; a cut or corrupt stream keeps the complete lines before the damage."""
+    parts: list[bytes] = []
+    damage = None
+    with gzip.open(path, "rb") as f:
+        try:
+            # read1, not read: read(n) loops until n bytes and loses the whole chunk when the stream breaks;
+            # read1 returns each piece as soon as it is decompressed, so everything before the damage is kept.
+            while chunk := f.read1(_CHUNK):
+                parts.append(chunk)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            damage = exc
+    data = b"".join(parts)
+    if damage is None:
+        return data
+    # The last line is probably incomplete: keep only complete lines.
+    data = data[: data.rfind(b"\n") + 1]
+    if not data.strip():
+        raise InputError(f"not a readable gzip file ({damage})", path=path,
+                         hint="the file starts like gzip but cannot be decompressed; re-download or re-compress it")
+    kept = data.count(b"\n")
+    # EOFError: the file was cut short. Otherwise the bytes are damaged (bad deflate data, CRC mismatch, junk
+    # after the stream), and the text just before the damage may be wrong too: the message says so.
+    what = "truncated" if isinstance(damage, EOFError) else "damaged (earlier lines may be corrupt too)"
+    skipped.add(f"gzip stream {what}: records after line {kept:,} lost", path, kept + 1, example=str(damage))
+    return data
+
+
+def _repair_utf8(data: bytes, path: Path, skipped: SkipReport) -> bytes:
+    """Valid UTF-8 bytes: undecodable bytes become U+FFFD and each line holding one is counted once."""
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError as exc:
+        first = exc.start
+    # Only damaged files get here, so a per-line loop (from the first bad line on) is affordable.
+    start = data.rfind(b"\n", 0, first) + 1
+    first_line = data.count(b"\n", 0, start) + 1
+    bad = 0
+    for raw_line in data[start:].split(b"\n"):
+        try:
+            raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    example = data[start: data.find(b"\n", start) if b"\n" in data[start:] else len(data)][:60]
+    skipped.add("lines with invalid UTF-8 (bytes replaced)", path, first_line, bad,
+                example=example.decode("utf-8", "replace"))
+    return data.decode("utf-8", "replace").encode("utf-8")
+
+
+def read_utf8(path: str | Path, skipped: SkipReport, *, expected: str) -> bytes:
+    """The whole file as valid UTF-8 bytes, gunzipped if it is gzip, without a byte-order mark.
+
+    ``expected`` describes the format for the error raised when the file is empty (or only blank lines).
+    """
+    p = check_file(path)
+    if is_gzip(p):
+        data = _gunzip(p, skipped)
+    else:
+        data = p.read_bytes()
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM):]
+    if not data.strip():
+        raise InputError("the file is empty", path=p, hint=f"expected {expected}")
+    return _repair_utf8(data, p, skipped)
+
+
+def peek_text(path: str | Path, size: int = 1 << 16) -> str:
+    """Up to ``size`` decompressed bytes from the start of the file as text (damage tolerated): for sniffing."""
+    p = check_file(path)
+    parts: list[bytes] = []
+    with (gzip.open(p, "rb") if is_gzip(p) else open(p, "rb")) as f:
+        try:
+            while sum(map(len, parts)) < size and (chunk := f.read1(size)):
+                parts.append(chunk)
+        except (EOFError, zlib.error, gzip.BadGzipFile):
+            pass  # sniffing only: the real read reports the damage
+    return b"".join(parts)[:size].decode("utf-8", "replace").lstrip("\ufeff")
+
+
+def nonblank_line_numbers(data: bytes) -> np.ndarray:
+    """1-based numbers of the physical lines that are not blank (``""`` or ``"\\r"``), shape ``(k,)`` int64.
+
+    Parsers skip blank lines, so row ``i`` of a parsed file maps to the ``i``-th non-blank line when no value
+    spans lines. Vectorised: 1 M lines take a few milliseconds.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    if len(buf) and buf[-1] != ord("\n"):
+        ends = np.append(ends, len(buf))  # last line without a newline
+    starts = np.concatenate([[0], ends[:-1] + 1]) if len(ends) else np.zeros(0, np.int64)
+    length = ends - starts
+    carriage = (length == 1) & (buf[np.minimum(starts, max(len(buf) - 1, 0))] == ord("\r"))
+    return (np.flatnonzero((length > 0) & ~carriage) + 1).astype(np.int64)
+
+
+def parse_csv(data: bytes, path: Path, sep: str, skipped: SkipReport) -> pd.DataFrame:
+    """A delimited file as a DataFrame of str columns (``""`` for empty cells) plus ``line``.
+
+    Rows with the wrong number of fields are skipped and counted. ``line`` is the physical 1-based line of the row
+    (header = line 1, blank lines skipped); when a quoted value spans lines, physical lines cannot be recovered
+    cheaply and ``line`` is the record number instead.
+    """
+    header_text = data[: data.find(b"\n")] if b"\n" in data else data
+    names = next(csv.reader([header_text.decode("utf-8").rstrip("\r")], delimiter=sep))
+    bad: list[tuple[int, str]] = []
+
+    def on_bad_row(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            # Single-threaded: only then does pyarrow number the bad rows (and on 2 cores it is as fast).
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1, block_size=_BLOCK),
+            parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_bad_row, newlines_in_values=True),
+            # Every column as text: ids like "007" must not become 7; numeric columns are converted by the caller.
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {exc}", path=path,
+                         hint="check the delimiter and quoting; the first line must be the header") from None
+    df = table.to_pandas()
+    records = len(df) + len(bad)
+    # pyarrow numbers records with the header as 1 (it skips blank lines). Map them to physical lines when every
+    # record is one line; otherwise keep record numbers.
+    bad_numbers = np.array([n - 1 if n is not None else 0 for n, _ in bad], np.int64)  # 1 = first data record
+    numbers = np.delete(np.arange(1, records + 1), bad_numbers - 1) if len(bad) else np.arange(1, records + 1)
+    physical = nonblank_line_numbers(data)
+    exact = len(physical) == records + 1
+    df["line"] = physical[numbers] if exact else numbers + 1
+    for (_, text), number in zip(bad, bad_numbers):
+        skipped.add("malformed rows (wrong number of fields)", path,
+                    int(physical[number]) if exact else int(number) + 1, example=text[:60])
+    return df
+
+
+def parse_jsonl(data: bytes, path: Path, skipped: SkipReport) -> pd.DataFrame:
+    """JSON lines (one object per line) as a DataFrame plus ``line``; malformed lines are skipped and counted.
+
+    Fast path: pyarrow's vectorised reader. It rejects the whole file on one bad line or on a field whose type
+    changes between lines; only then are the lines parsed one by one to find and skip the bad ones.
+    """
+    physical = nonblank_line_numbers(data)
+    try:
+        df = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=_BLOCK)).to_pandas()
+        if len(df) == len(physical):
+            df["line"] = physical
+            return df
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    records, lines = [], []
+    for number, text in enumerate(data.split(b"\n"), start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            skipped.add("malformed JSON lines", path, number, example=text[:60].decode("utf-8", "replace"))
+            continue
+        records.append(record)
+        lines.append(number)
+    df = pd.DataFrame.from_records(records)
+    df["line"] = np.asarray(lines, np.int64)
+    return df

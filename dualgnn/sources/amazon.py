@@ -1,0 +1,215 @@
+"""Amazon product metadata (McAuley et al., 2014 and 2018 releases) -> :class:`RawData`.
+
+One record per line. The 2014 files use Python-literal quoting (``{'asin': '0001', ...}``) with the related
+products in a ``related`` dict; the 2018 files are strict JSON with top-level ``also_buy`` / ``also_view``. The
+format is detected per line, so a file mixing both reads fine. gzip is detected by magic bytes.
+
+Edges point from the record's owner to each listed product::
+
+    also_bought, bought_together (2014), also_buy (2018)      -> copurchase
+    also_viewed, buy_after_viewing (2014), also_view (2018)   -> coview
+
+Amazon lists the strongest related products first, so the product at 0-based position ``pos`` of a list gets
+weight ``1 / log2(2 + pos)`` (1.0, 0.63, 0.5, 0.43, ...; the DCG discount). A pair listed in two lists keeps one
+row per list; the graph builder adds their weights. Edge rows carry ``line``, the owner's 1-based line number.
+
+>>> raw = read_amazon(["meta_Digital_Music.partial.jsonl.gz"])    # doctest: +SKIP
+>>> len(raw.products), list(raw.copurchase.columns)               # doctest: +SKIP
+(7419, ['src', 'dst', 'weight', 'line'])
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dualgnn.errors import InputError, SkipReport
+from dualgnn.sources._open import read_utf8
+from dualgnn.sources.base import RawData
+
+EXPECTED = "Amazon product metadata: one JSON (or Python-literal) object per line with an 'asin' field"
+
+# (key inside ``related`` or None for a top-level key, list name) per edge kind.
+COPURCHASE_LISTS = (("related", "also_bought"), ("related", "bought_together"), (None, "also_buy"))
+COVIEW_LISTS = (("related", "also_viewed"), ("related", "buy_after_viewing"), (None, "also_view"))
+
+_TAG = re.compile(r"<[^>]*>")
+# A price, optionally a range: "$25.00", "25", "$1,250.00", "$10.00 - $20.00".
+_PRICE = re.compile(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(?:-\s*\$?\s*(\d[\d,]*(?:\.\d+)?))?\s*")
+
+
+def position_weights(n: int) -> list[float]:
+    """Weights of list positions ``0..n-1``: ``1 / log2(2 + pos)``."""
+    return (1.0 / np.log2(2.0 + np.arange(n))).tolist()
+
+
+_WEIGHTS = position_weights(1024)
+
+
+def clean_text(value) -> str:
+    """Text without HTML tags, entities or runs of whitespace; lists are joined with spaces; None -> ""."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = " ".join(clean_text(v) for v in value)
+    text = str(value)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
+
+
+def parse_price(value) -> float:
+    """A price as a float: numbers pass, "$25.00" -> 25.0, a range "$10.00 - $20.00" -> 10.0 (its lower bound,
+    what the cheapest variant costs), anything else (empty, HTML, text) -> NaN."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) and value >= 0 else math.nan
+    if not isinstance(value, str):
+        return math.nan
+    match = _PRICE.fullmatch(value)
+    return float(match.group(1).replace(",", "")) if match else math.nan
+
+
+def category_path(record: dict) -> str:
+    """The category path joined by " > ": the first of the 2014 ``categories`` paths, or the 2018 ``category`` list.
+
+    Consecutive repeated levels are collapsed (2018 gift cards list ["Gift Cards", "Gift Cards"]).
+    """
+    cats = record.get("categories")
+    if isinstance(cats, list) and cats:
+        path = cats[0] if isinstance(cats[0], list) else cats
+    else:
+        path = record.get("category")
+    if not isinstance(path, list):
+        return clean_text(path)
+    levels: list[str] = []
+    for level in path:
+        text = clean_text(level)
+        if text and (not levels or levels[-1] != text):
+            levels.append(text)
+    return " > ".join(levels)
+
+
+def _parse_line(text: str):
+    """A record from one line: strict JSON first (fast), Python literal second (2014 files). None if neither."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _related_lists(record: dict, spec) -> list[list]:
+    related = record.get("related")
+    out = []
+    for parent, key in spec:
+        holder = related if parent else record
+        lst = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(lst, list) and lst:
+            out.append(lst)
+    return out
+
+
+class _Collector:
+    """Python lists filled record by record, turned into DataFrames once at the end (no per-record pandas)."""
+
+    def __init__(self) -> None:
+        self.products = {k: [] for k in ("product_id", "title", "description", "category", "brand", "price")}
+        self.edges = {kind: {"src": [], "dst": [], "weight": [], "line": []} for kind in ("copurchase", "coview")}
+        self.lines: dict[str, tuple[str, int]] = {}  # asin -> (path, line) of its first record
+
+    def add(self, asin: str, record: dict, line: int) -> None:
+        p = self.products
+        p["product_id"].append(asin)
+        p["title"].append(clean_text(record.get("title")))
+        p["description"].append(clean_text(record.get("description")))
+        p["category"].append(category_path(record))
+        p["brand"].append(clean_text(record.get("brand")))
+        p["price"].append(parse_price(record.get("price")))
+        for kind, spec in (("copurchase", COPURCHASE_LISTS), ("coview", COVIEW_LISTS)):
+            e = self.edges[kind]
+            for lst in _related_lists(record, spec):
+                n = len(lst)
+                weights = _WEIGHTS[:n] if n <= len(_WEIGHTS) else position_weights(n)
+                e["src"].extend([asin] * n)
+                e["dst"].extend(str(v) for v in lst)
+                e["weight"].extend(weights)
+                e["line"].extend([line] * n)
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        products = pd.DataFrame(self.products)
+        products["price"] = products["price"].astype(np.float64)
+        edges = []
+        for kind in ("copurchase", "coview"):
+            e = self.edges[kind]
+            edges.append(pd.DataFrame({"src": pd.Series(e["src"], dtype=object),
+                                       "dst": pd.Series(e["dst"], dtype=object),
+                                       "weight": np.asarray(e["weight"], np.float32),
+                                       "line": np.asarray(e["line"], np.int64)}))
+        return products, edges[0], edges[1]
+
+
+def _read_file(path: Path, out: _Collector, skipped: SkipReport) -> int:
+    """Parse one file into ``out``; returns the number of records kept from it."""
+    text = read_utf8(path, skipped, expected=EXPECTED).decode("utf-8")
+    kept = 0
+    # split("\n"), not splitlines(): the latter also splits on \x85 and \u2028 inside strings and shifts line numbers.
+    for number, line_text in enumerate(text.split("\n"), start=1):
+        if not line_text.strip():
+            continue
+        record = _parse_line(line_text)
+        if record is None:
+            skipped.add("malformed lines (neither JSON nor a Python literal)", path, number, example=line_text[:60])
+            continue
+        if not isinstance(record, dict):
+            skipped.add("lines that are not an object", path, number, example=line_text[:60])
+            continue
+        asin = str(record.get("asin") or "").strip()
+        if not asin:
+            skipped.add("records without an asin", path, number, example=line_text[:60])
+            continue
+        if asin in out.lines:
+            first_path, first_line = out.lines[asin]
+            skipped.add("duplicate asin (kept the first record)", path, number,
+                        example=f"{asin!r}, first at {first_path} line {first_line}")
+            continue
+        out.lines[asin] = (str(path), number)
+        out.add(asin, record, number)
+        kept += 1
+    return kept
+
+
+def read_amazon(paths: Sequence[str | Path]) -> RawData:
+    """Read Amazon metadata files (2014 or 2018 lines, gzip or plain) into products and directed edges.
+
+    A record whose asin was already seen (in this or an earlier file) is skipped. Malformed lines, invalid UTF-8
+    and a truncated gzip tail are counted in ``skipped``; a missing file, an empty file or a file without one
+    usable record raises :class:`InputError`.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise InputError("no Amazon metadata file given", hint="pass at least one meta_*.json(.gz) file")
+    out, skipped, inputs = _Collector(), SkipReport(), []
+    for raw_path in paths:
+        path = Path(raw_path)
+        file_skips = SkipReport()
+        if _read_file(path, out, file_skips) == 0:
+            reasons = "; ".join(file_skips.lines()) or "no records"
+            raise InputError(f"no usable record ({reasons})", path=path, hint=f"expected {EXPECTED}")
+        skipped.merge(file_skips)
+        inputs.append(path)
+    products, copurchase, coview = out.frames()
+    return RawData(products=products, copurchase=copurchase, coview=coview, skipped=skipped, inputs=inputs)

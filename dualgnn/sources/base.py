@@ -49,5 +49,6 @@ def normalise_products(products: pd.DataFrame) -> pd.DataFrame:
         if col == "price":
             out[col] = pd.to_numeric(products[col], errors="coerce").astype(np.float64)
         else:
-            out[col] = products[col].fillna("").astype(str)
+            values = products[col]
+            out[col] = values.astype(object).where(values.notna(), "").astype(str)
     return out.reset_index(drop=True)

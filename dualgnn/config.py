@@ -1,0 +1,137 @@
+"""Training configuration: one frozen, validated dataclass, saved as JSON beside the weights.
+
+Two presets:
+
+* ``paper`` — DAEMON as published: 3 layers, sum aggregation, ReLU per edge type, no self term, one ``W_l`` per
+  layer, literal Eq. 2 log-sigmoid loss with uniform negatives, Adam lr 1e-4, 64-d, batch 1024, <= 30 epochs,
+  fan-outs 20/10/10.
+* ``default`` — what measured best on amazon-digital-music (see the README's "Differences from the paper").
+
+>>> TrainConfig.preset("paper").num_layers
+3
+>>> TrainConfig.preset("default", epochs=5).epochs
+5
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+AGGREGATIONS = ("sum", "mean", "weighted", "attention")
+LOSSES = ("paper", "softmax", "warp")
+MODES = ("auto", "full", "sampled")
+COMBINES = ("last", "mean")
+ACTIVATIONS = ("relu", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything that decides the model and its training. Invalid values raise ``ValueError`` on construction."""
+
+    # --- encoder
+    hidden_dim: int = 64
+    num_layers: int = 2
+    aggregation: str = "weighted"
+    self_term: bool = True
+    activation: str = "relu"  # per edge type, as in the paper; "none" = linear propagation (LightGCN-like)
+    layer_combine: str = "mean"  # "last" (paper) or mean over the input and every layer's output (LightGCN-style)
+    separate_inputs: bool = False  # paper: s and t both start from X_u; True: two input projections
+    id_embeddings: bool = True  # learned per-product vector added to the input (warm products only)
+    id_dropout: float = 0.1  # share of products whose id vector is zeroed per step, so features alone also work
+    target_bias: bool = True  # per-target popularity b_v: s.t + b_v, folded in as [s, 1].[t, b]; needs dual
+    use_categorical: bool = True
+    use_numeric: bool = True
+    use_coview: bool = True
+    dual: bool = True  # False: one embedding per product (source == target), an ablation
+    directed: bool = True  # False: copurchase treated as undirected (the symmetric single-embedding baseline)
+    # --- loss
+    loss: str = "softmax"
+    temperature: float = 0.05
+    asymmetry: bool = True
+    asym_margin: float = 0.2
+    asym_weight: float = 1.0
+    coview_weight: float = 0.2
+    n_negatives: int = 5  # paper loss: uniform negatives per edge (the paper does not state n_k)
+    mask_positives: bool = False  # softmax: a query's other training targets are not negatives (as in filtered eval)
+    candidates: int = 0  # softmax: 0 = all targets; else in-batch targets + this many shared uniform negatives
+    warp_shuffles: int = 3
+    warp_margin: float = 0.1
+    # --- optimisation
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 4096
+    fanouts: tuple[int, ...] = (20, 10)
+    mode: str = "auto"
+    seed: int = 0
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
+        checks = [
+            (self.hidden_dim >= 1, f"hidden_dim must be >= 1, not {self.hidden_dim}"),
+            (self.num_layers >= 0, f"num_layers must be >= 0, not {self.num_layers}"),
+            (self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}, not {self.aggregation!r}"),
+            (self.loss in LOSSES, f"loss must be one of {LOSSES}, not {self.loss!r}"),
+            (self.mode in MODES, f"mode must be one of {MODES}, not {self.mode!r}"),
+            (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}, not {self.activation!r}"),
+            (self.layer_combine in COMBINES, f"layer_combine must be one of {COMBINES}, not {self.layer_combine!r}"),
+            (self.temperature > 0, f"temperature must be > 0, not {self.temperature}"),
+            (0.0 <= self.id_dropout < 1.0, f"id_dropout must be in [0, 1), not {self.id_dropout}"),
+            (self.asym_weight >= 0 and self.coview_weight >= 0, "loss weights must be >= 0"),
+            (self.candidates >= 0, f"candidates must be >= 0, not {self.candidates}"),
+            (self.n_negatives >= 1, f"n_negatives must be >= 1, not {self.n_negatives}"),
+            (self.warp_shuffles >= 1, f"warp_shuffles must be >= 1, not {self.warp_shuffles}"),
+            (self.lr > 0, f"lr must be > 0, not {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
+            (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
+            (self.patience >= 1, f"patience must be >= 1, not {self.patience}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, not {self.batch_size}"),
+            (self.eval_every >= 1, f"eval_every must be >= 1, not {self.eval_every}"),
+            (len(self.fanouts) == self.num_layers and all(f >= 1 for f in self.fanouts),
+             f"fanouts needs one positive fan-out per layer ({self.num_layers}), not {self.fanouts}"),
+            (self.dual or not self.separate_inputs, "separate_inputs needs dual=True"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fanouts"] = list(self.fanouts)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **overrides) -> "TrainConfig":
+        return replace(self, **overrides)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "TrainConfig":
+        """A named preset with ``overrides`` applied. Changing ``num_layers`` alone adapts ``fanouts``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        base = dict(PRESETS[name])
+        if "num_layers" in overrides and "fanouts" not in overrides:
+            paper_fanouts = (20, 10, 10, 10, 10, 10, 10, 10)
+            overrides["fanouts"] = paper_fanouts[: overrides["num_layers"]]
+        base.update(overrides)
+        return cls(**base)
+
+
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "paper": dict(
+        hidden_dim=64, num_layers=3, aggregation="sum", self_term=False, activation="relu", layer_combine="last",
+        separate_inputs=False, id_embeddings=False, id_dropout=0.0, target_bias=False, use_categorical=False, use_numeric=False,
+        loss="paper", asymmetry=True, use_coview=True, coview_weight=1.0, asym_weight=1.0, n_negatives=5,
+        lr=1e-4, weight_decay=0.0, epochs=30, patience=30, batch_size=1024, fanouts=(20, 10, 10),
+    ),
+}

@@ -1,0 +1,137 @@
+"""Training losses. Each maps (source, target, a batch of training edges, negatives ...) to a scalar to minimise.
+
+Shapes: ``source``, ``target`` (n, h) L2-normalised; edge index tensors (B,) int64; ``one_way`` (B,) bool marks
+edges u->v whose reverse is absent from the *training* graph (held-out edges are never consulted: no leakage).
+
+* :func:`paper_loss` — DAEMON Eq. 2 as written: log-sigmoid terms with uniform negatives, including the literal
+  ``log sig(1 - s_u.t_z)``. With unit vectors sig(x) <= 0.73, so it never saturates (DESIGN.md).
+* :func:`softmax_loss` — temperature-scaled cross-entropy over all targets (or given candidates), a hinge margin
+  for direction on one-way edges, and a co-view contrastive term.
+* :func:`warp_loss` — WARP-style ranking with negatives from K in-batch shuffles (Faire), same extra terms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum(-1)
+
+
+def paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst, *, asymmetry: bool = True,
+               asym_weight: float = 1.0, coview_weight: float = 1.0) -> torch.Tensor:
+    """Negated Eq. 2. ``negatives`` (B, n_k) uniform random products; ``cv_src``/``cv_dst`` (C,) co-view pairs."""
+    s_u = source[src]
+    pos = _dot(s_u, target[dst])
+    neg = torch.einsum("bh,bkh->bk", s_u, target[negatives])
+    loss = -(F.logsigmoid(pos) + F.logsigmoid(1.0 - neg).sum(1)).mean()
+    if asymmetry and one_way.any():
+        rev = _dot(source[dst[one_way]], target[src[one_way]])
+        loss = loss - asym_weight * (F.logsigmoid(pos[one_way]) + F.logsigmoid(1.0 - rev)).mean()
+    if coview_weight > 0 and len(cv_src):
+        cv = F.logsigmoid(_dot(source[cv_src], source[cv_dst])) + F.logsigmoid(_dot(target[cv_src], target[cv_dst]))
+        loss = loss - coview_weight * cv.mean()
+    return loss
+
+
+def direction_margin(source, target, src, dst, one_way, margin: float) -> torch.Tensor:
+    """Hinge: on one-way edges u->v, s_u.t_v should beat the reverse s_v.t_u by ``margin`` (cosine units)."""
+    if not one_way.any():
+        return source.new_zeros(())
+    u, v = src[one_way], dst[one_way]
+    gap = _dot(source[u], target[v]) - _dot(source[v], target[u])
+    return F.relu(margin - gap).mean()
+
+
+def coview_contrastive(source, target, cv_src, cv_dst, temperature: float) -> torch.Tensor:
+    """Co-viewed products are similar in both roles: s_u should pick s_v out of all sources, t_u t_v of all targets."""
+    if len(cv_src) == 0:
+        return source.new_zeros(())
+    ls = (source[cv_src] / temperature) @ source.T
+    lt = (target[cv_src] / temperature) @ target.T
+    # A product trivially matches itself; remove it from its own candidates.
+    rows = torch.arange(len(cv_src))
+    ls[rows, cv_src] = float("-inf")
+    lt[rows, cv_src] = float("-inf")
+    return 0.5 * (F.cross_entropy(ls, cv_dst) + F.cross_entropy(lt, cv_dst))
+
+
+def softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, temperature: float,
+                 candidates: torch.Tensor | None = None, positives: tuple | None = None,
+                 asymmetry: bool = True, asym_margin: float = 0.2,
+                 asym_weight: float = 1.0, coview_weight: float = 0.2) -> torch.Tensor:
+    """Cross-entropy of the true target among ``candidates`` (None = all n products; else (c,) ids that include
+    every ``dst``, e.g. in-batch targets plus sampled ones, for graphs too large to score all). ``positives``:
+    (rows, cols) logit cells of other known positives, excluded from the denominator."""
+    # Scale the (B, h) queries rather than the (B, n) logits: one pass less over the big matrix.
+    logits_all = (source[src] / temperature) @ (target if candidates is None else target[candidates]).T
+    if candidates is None:
+        labels = dst
+    else:
+        labels = torch.searchsorted(candidates, dst)  # candidates sorted, unique, contain dst
+    if positives is not None:
+        # Filtered ranking ignores a query's known targets; so does the loss: they are not negatives here.
+        rows, cols = positives
+        keep = cols != labels[rows]  # the edge's own target stays
+        logits_all = logits_all.index_put((rows[keep], cols[keep]), torch.tensor(float("-inf")))
+    loss = F.cross_entropy(logits_all, labels)
+    if asymmetry and asym_weight > 0:
+        loss = loss + asym_weight * direction_margin(source, target, src, dst, one_way, asym_margin)
+    if coview_weight > 0:
+        loss = loss + coview_weight * coview_contrastive(source, target, cv_src, cv_dst, temperature)
+    return loss
+
+
+def warp_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, num_products: int, shuffles: int = 3,
+              margin: float = 0.1, generator: torch.Generator | None = None, asymmetry: bool = True,
+              asym_margin: float = 0.2, asym_weight: float = 1.0, coview_weight: float = 0.2,
+              temperature: float = 0.05) -> torch.Tensor:
+    """WARP: negatives are the batch's targets under K random permutations; each positive's hinge on its worst
+    violator is weighted by log(1 + estimated rank), rank ~ (n - 1) * violators / K."""
+    s_u = source[src]
+    pos = _dot(s_u, target[dst])
+    negs = torch.stack([dst[torch.randperm(len(dst), generator=generator)] for _ in range(shuffles)], 1)
+    neg = torch.einsum("bh,bkh->bk", s_u, target[negs])
+    neg = neg.masked_fill(negs == dst.unsqueeze(1), float("-inf"))  # a shuffle may hit the true target
+    viol = F.relu(margin - pos.unsqueeze(1) + neg)
+    n_viol = (viol > 0).sum(1).float()
+    weight = torch.log1p(torch.floor((num_products - 1) * n_viol / shuffles)) / math.log(num_products)
+    loss = (weight * viol.max(1).values).mean()
+    if asymmetry and asym_weight > 0:
+        loss = loss + asym_weight * direction_margin(source, target, src, dst, one_way, asym_margin)
+    if coview_weight > 0:
+        loss = loss + coview_weight * coview_contrastive(source, target, cv_src, cv_dst, temperature)
+    return loss
+
+
+def batch_loss(config, source, target, src, dst, one_way, cv_src, cv_dst, negatives, *,
+               generator: torch.Generator | None = None, known=None) -> torch.Tensor:
+    """The loss ``config.loss`` names, with the config's weights. Indices are rows of ``source``/``target``
+    (all products in full-graph mode; the sampled seeds in mini-batch mode). ``negatives`` (B, n_negatives)
+    uniform random rows, used by the paper loss. ``known``: (n, n) scipy CSR of training targets per query, for
+    ``mask_positives`` (full softmax only)."""
+    asym = config.asymmetry and config.directed
+    if config.loss == "paper":
+        return paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst, asymmetry=asym,
+                          asym_weight=config.asym_weight, coview_weight=config.coview_weight)
+    common = dict(asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
+                  coview_weight=config.coview_weight)
+    if config.loss == "softmax":
+        candidates = None
+        if 0 < config.candidates < len(target):
+            # In-batch targets plus shared uniform negatives: a sampled softmax for graphs too big to score all.
+            extra = torch.randint(0, len(target), (config.candidates,), generator=generator)
+            candidates = torch.unique(torch.cat([dst, extra]))
+        positives = None
+        if config.mask_positives and candidates is None and known is not None:
+            sub = known[src.numpy()].tocoo()
+            positives = (torch.from_numpy(sub.row.astype("int64")), torch.from_numpy(sub.col.astype("int64")))
+        return softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, temperature=config.temperature,
+                            candidates=candidates, positives=positives, **common)
+    return warp_loss(source, target, src, dst, one_way, cv_src, cv_dst, num_products=len(target),
+                     shuffles=config.warp_shuffles, margin=config.warp_margin, generator=generator,
+                     temperature=config.temperature, **common)

@@ -1,0 +1,250 @@
+"""The dual-embedding GNN encoder: every product gets a source vector (as a query) and a target vector (as a
+recommendation). Scoring is elsewhere (:class:`dualgnn.scoring.EmbeddingScorer`: ``source[q] . target[v]``).
+
+One layer, per product ``u`` (DAEMON; ``W`` applied before aggregating because it is linear, so the sparse step
+moves ``hidden_dim``-wide rows)::
+
+    s_u <- act( AGG over copurchase OUT-neighbours v of t_v W ) + act( AGG over coview neighbours v of s_v W ) [+ s_u W_self]
+    t_u <- act( AGG over copurchase IN-neighbours  v of s_v W ) + act( AGG over coview neighbours v of t_v W ) [+ t_u W_self]
+    then L2-normalise.
+
+Departures from the paper, each a TrainConfig switch measured in the README: a self term, weighted symmetric
+normalisation, the mean of all layers' outputs, per-product id vectors (warm products only), categorical and
+numeric side features, and a per-target popularity bias folded into the vectors ([s, 1] . [t, b] = s.t + b).
+
+DGL direction: ``update_all(..., etype=e)`` sends messages src -> dst along ``e``. To give ``u`` the targets of
+its copurchase out-neighbours we pull along ``copurchased_by`` (edges v -> u); to give ``v`` the sources of its
+in-neighbours we pull along ``copurchase`` (edges u -> v).
+
+Layers work on a whole graph or on a sampled block (``dgl.create_block`` / ``NeighborSampler``): destination nodes
+are the first ``g.num_dst_nodes()`` source nodes in both cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dualgnn._dgl_compat import fn
+from dualgnn.config import TrainConfig
+
+CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
+
+
+@dataclass
+class NodeInputs:
+    """Node input features as tensors: ``text`` (n, d_text) float32, ``categorical`` (n, c) int64 (0 = missing),
+    ``numeric`` (n, p) float32, ``cardinalities`` one table size per categorical column."""
+
+    text: torch.Tensor
+    categorical: torch.Tensor
+    numeric: torch.Tensor
+    cardinalities: tuple[int, ...]
+
+    @classmethod
+    def from_features(cls, features) -> "NodeInputs":
+        """From a :class:`dualgnn.features.Features` (or anything with the same four attributes)."""
+        n = len(features.text)
+        cat = getattr(features, "categorical", None)
+        num = getattr(features, "numeric", None)
+        cat = np.zeros((n, 0), np.int64) if cat is None else np.asarray(cat, np.int64)
+        num = np.zeros((n, 0), np.float32) if num is None else np.asarray(num, np.float32)
+        cards = tuple(int(c) for c in (getattr(features, "cardinalities", None) or ()))
+        return cls(torch.from_numpy(np.ascontiguousarray(features.text, np.float32)),
+                   torch.from_numpy(np.ascontiguousarray(cat)), torch.from_numpy(np.ascontiguousarray(num)), cards)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def take(self, idx: torch.Tensor) -> "NodeInputs":
+        return NodeInputs(self.text[idx], self.categorical[idx], self.numeric[idx], self.cardinalities)
+
+
+class InputTower(nn.Module):
+    """X_u = text W_text + sum of categorical embeddings + numeric W_num [+ learned id vector], shape (n, hidden)."""
+
+    def __init__(self, config: TrainConfig, text_dim: int, cardinalities: tuple[int, ...], numeric_dim: int,
+                 num_nodes: int) -> None:
+        super().__init__()
+        h = config.hidden_dim
+        self.text = nn.Linear(text_dim, h, bias=False)
+        self.categorical = nn.ModuleList(
+            [nn.Embedding(max(int(c), 1), h, padding_idx=0) for c in cardinalities] if config.use_categorical else [])
+        self.numeric = nn.Linear(numeric_dim, h) if config.use_numeric and numeric_dim > 0 else None
+        # Id vectors help warm products; cold / new products get a zero id vector and rely on their features.
+        self.ids = nn.Embedding(num_nodes, h) if config.id_embeddings else None
+        if self.ids is not None:
+            nn.init.normal_(self.ids.weight, std=0.1)
+        for emb in self.categorical:
+            nn.init.normal_(emb.weight, std=0.1)
+
+    def forward(self, inputs: NodeInputs, ids: torch.Tensor | None = None,
+                id_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``ids`` (m,) graph node ids of the rows of ``inputs`` (None: no id vectors, e.g. brand-new products);
+        ``id_mask`` (m,) float/bool, 0 where the id vector must not be used (cold products, dropout)."""
+        x = self.text(inputs.text)
+        for j, emb in enumerate(self.categorical):
+            x = x + emb(inputs.categorical[:, j])
+        if self.numeric is not None:
+            x = x + self.numeric(inputs.numeric)
+        if self.ids is not None and ids is not None:
+            idv = self.ids(ids)
+            if id_mask is not None:
+                idv = idv * id_mask.to(idv.dtype).unsqueeze(1)
+            x = x + idv
+        return x
+
+
+class DualLayer(nn.Module):
+    """One propagation step on a graph or block: (s_src, t_src) (n_src, h) -> (s_dst, t_dst) (n_dst, h)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__()
+        h = config.hidden_dim
+        self.config = config
+        self.weight = nn.Linear(h, h, bias=False)  # the paper's single W_l
+        self.self_weight = nn.Linear(h, h, bias=False) if config.self_term else None
+        if config.aggregation == "attention":
+            # One attention vector pair per message relation: s<-t (copurchase), t<-s, s<-s (coview), t<-t.
+            self.attn_src = nn.Parameter(torch.randn(4, h) * 0.1)
+            self.attn_dst = nn.Parameter(torch.randn(4, h) * 0.1)
+
+    def _aggregate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
+        """AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows; returns (n_dst, h), zeros without edges."""
+        agg = self.config.aggregation
+        with g.local_scope():
+            g.srcdata["m"] = msg_src
+            if agg == "sum":
+                g.update_all(fn.copy_u("m", "x"), fn.sum("x", "h"), etype=etype)
+            elif agg == "mean":
+                g.update_all(fn.copy_u("m", "x"), fn.mean("x", "h"), etype=etype)
+            elif agg == "weighted":
+                g.update_all(fn.u_mul_e("m", "norm", "x"), fn.sum("x", "h"), etype=etype)
+            else:
+                from dgl.nn.functional import edge_softmax
+
+                sub = g[etype]
+                sub.srcdata["el"] = (msg_src * self.attn_src[rel]).sum(-1, keepdim=True)
+                sub.dstdata["er"] = (query_dst * self.attn_dst[rel]).sum(-1, keepdim=True)
+                sub.apply_edges(fn.u_add_v("el", "er", "e"))
+                # Interaction strength enters as a prior on the logits: heavier edges get more attention.
+                logits = F.leaky_relu(sub.edata["e"], 0.2) + torch.log(sub.edata["weight"].clamp_min(1e-6)).unsqueeze(1)
+                sub.edata["a"] = edge_softmax(sub, logits)
+                sub.update_all(fn.u_mul_e("m", "a", "x"), fn.sum("x", "h"))
+                return sub.dstdata["h"]
+            return g.dstdata["h"]
+
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x) if self.config.activation == "relu" else x
+
+    def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n_dst = g.num_dst_nodes()
+        ms, mt = self.weight(s), self.weight(t)
+        qs, qt = ms[:n_dst], mt[:n_dst]
+        s_new = self._act(self._aggregate(g, CP_BY, mt, qs, 0))  # targets of out-neighbours
+        t_new = self._act(self._aggregate(g, CP, ms, qt, 1))  # sources of in-neighbours
+        if self.config.use_coview:
+            s_new = s_new + self._act(self._aggregate(g, CV, ms, qs, 2))
+            t_new = t_new + self._act(self._aggregate(g, CV, mt, qt, 3))
+        if self.self_weight is not None:
+            s_new = s_new + self.self_weight(s[:n_dst])
+            t_new = t_new + self.self_weight(t[:n_dst])
+        if not self.config.dual:
+            # One vector per product: both roles merge into the same embedding.
+            s_new = t_new = s_new + t_new
+        return F.normalize(s_new, dim=-1), F.normalize(t_new, dim=-1)
+
+
+class DualGNN(nn.Module):
+    """Input tower + ``num_layers`` :class:`DualLayer` s. ``forward(g, inputs)`` -> (source, target), each (n, h),
+    L2-normalised; ``source[q] . target[v]`` is the relevance of ``v`` after ``q``."""
+
+    def __init__(self, config: TrainConfig, text_dim: int, cardinalities: tuple[int, ...], numeric_dim: int,
+                 num_nodes: int) -> None:
+        super().__init__()
+        self.config = config
+        self.tower = InputTower(config, text_dim, cardinalities, numeric_dim, num_nodes)
+        h = config.hidden_dim
+        self.to_target = nn.Linear(h, h, bias=False) if config.separate_inputs else None
+        self.layers = nn.ModuleList([DualLayer(config) for _ in range(config.num_layers)])
+        if config.target_bias and config.dual:
+            # Popularity of a target, from its vector (so cold products get one) plus a per-product correction.
+            self.bias = nn.Linear(h, 1)
+            self.id_bias = nn.Embedding(num_nodes, 1)
+            nn.init.zeros_(self.id_bias.weight)
+
+    def initial(self, inputs: NodeInputs, ids: torch.Tensor | None = None,
+                id_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer-0 (s, t): both start from X_u (paper), or from two projections of it (``separate_inputs``)."""
+        x = self.tower(inputs, ids, id_mask)
+        t = self.to_target(x) if self.to_target is not None else x
+        return F.normalize(x, dim=-1), F.normalize(t, dim=-1)
+
+    def combine(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final (s, t) from per-layer states (each trimmed to the output nodes): the last, or the mean of all."""
+        if self.config.layer_combine == "last" or len(states) == 1:
+            return states[-1]
+        s = torch.stack([st[0] for st in states]).mean(0)
+        t = torch.stack([st[1] for st in states]).mean(0)
+        return F.normalize(s, dim=-1), F.normalize(t, dim=-1)
+
+    def finish(self, s: torch.Tensor, t: torch.Tensor, ids: torch.Tensor | None = None,
+               id_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """With ``target_bias``: s -> [s, 1], t -> [t, b] so that source . target = s.t + b_v (shape (m, h + 1))."""
+        if not (self.config.target_bias and self.config.dual):  # one embedding per product stays symmetric
+            return s, t
+        b = self.bias(t)
+        if ids is not None:
+            idb = self.id_bias(ids)
+            b = b + (idb if id_mask is None else idb * id_mask.to(idb.dtype).unsqueeze(1))
+        return torch.cat([s, torch.ones_like(b)], 1), torch.cat([t, b], 1)
+
+    def layer_states(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
+        """Every layer's (s, t) over the whole graph ``g``: list of ``num_layers + 1`` pairs of (n, h)."""
+        ids = torch.arange(len(inputs))
+        states = [self.initial(inputs, ids, id_mask)]
+        for layer in self.layers:
+            states.append(layer(g, *states[-1]))
+        return states
+
+    def forward(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
+        """Full-graph propagation: (source, target), each (n, hidden_dim) (+1 column with ``target_bias``)."""
+        s, t = self.combine(self.layer_states(g, inputs, id_mask))
+        return self.finish(s, t, torch.arange(len(inputs)), id_mask)
+
+    def forward_blocks(self, blocks, inputs: NodeInputs, input_nodes: torch.Tensor,
+                       id_mask: torch.Tensor | None = None):
+        """Sampled propagation: ``blocks`` from a NeighborSampler, ``input_nodes`` the first block's source ids.
+        Returns (source, target) for the last block's destination nodes."""
+        mask = id_mask[input_nodes] if id_mask is not None else None
+        s, t = self.initial(inputs.take(input_nodes), input_nodes, mask)
+        n_out = blocks[-1].num_dst_nodes()
+        states = [(s[:n_out], t[:n_out])]
+        for block, layer in zip(blocks, self.layers):
+            s, t = layer(block, s, t)
+            states.append((s[:n_out], t[:n_out]))
+        s, t = self.combine(states)
+        return self.finish(s, t, input_nodes[:n_out], mask[:n_out] if mask is not None else None)
+
+
+def add_edge_norms(g) -> None:
+    """Store edata ``norm`` = w_uv / sqrt(W_out(u) W_in(v)) per edge type (weighted symmetric normalisation, the
+    weighted-degree analogue of GCN's), computed once on the training graph."""
+    for etype in g.canonical_etypes:
+        src, dst = g.edges(etype=etype)
+        w = g.edges[etype].data["weight"].float()
+        n = g.num_nodes()
+        w_out = torch.zeros(n).index_add_(0, src, w).clamp_min(1e-12)
+        w_in = torch.zeros(n).index_add_(0, dst, w).clamp_min(1e-12)
+        g.edges[etype].data["norm"] = (w / torch.sqrt(w_out[src] * w_in[dst])).unsqueeze(1)
+
+
+def build_model(config: TrainConfig, inputs: NodeInputs) -> DualGNN:
+    return DualGNN(config, inputs.text.shape[1], inputs.cardinalities, inputs.numeric.shape[1], len(inputs))
+
+
+__all__ = ["DualGNN", "DualLayer", "InputTower", "NodeInputs", "add_edge_norms", "build_model"]

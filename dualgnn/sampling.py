@@ -1,0 +1,104 @@
+"""Training steps: full-graph propagation, or neighbour-sampled mini-batches when the graph does not fit.
+
+``make_step(...)`` returns a callable; each call runs one epoch and yields one loss tensor per batch (the caller
+does backward / optimizer step between yields). All randomness comes from the caller's ``torch.Generator``, so a
+resumed run draws the same batches as an uninterrupted one.
+
+No leakage: positives are ``split.train_copurchase``, co-view pairs ``split.train_coview``, negatives uniform
+over products; held-out edges are never read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from dualgnn._dgl_compat import dgl
+from dualgnn.config import TrainConfig
+from dualgnn.graph import one_way_mask, symmetrise
+from dualgnn.loss import batch_loss
+from dualgnn.model import DualGNN, NodeInputs
+from dualgnn.split import Split
+
+
+class TrainEdges:
+    """Positive pairs as tensors: ``src``, ``dst`` (m,), ``one_way`` (m,) bool (reverse absent from the training
+    graph), co-view pairs ``cv_src``, ``cv_dst`` (c,)."""
+
+    def __init__(self, split: Split, config: TrainConfig, n: int) -> None:
+        cp = split.train_copurchase
+        if not config.directed:
+            cp = symmetrise(cp, n)  # the symmetric baseline learns both directions of every pair
+        self.src = torch.from_numpy(cp.src)
+        self.dst = torch.from_numpy(cp.dst)
+        self.one_way = torch.from_numpy(one_way_mask(cp, n))
+        cv = split.train_coview if config.use_coview else None
+        self.cv_src = torch.from_numpy(cv.src) if cv is not None else torch.zeros(0, dtype=torch.int64)
+        self.cv_dst = torch.from_numpy(cv.dst) if cv is not None else torch.zeros(0, dtype=torch.int64)
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        """(src, dst, one_way, cv_src, cv_dst) per batch; co-view pairs drawn in proportion to their count."""
+        m, c = len(self.src), len(self.cv_src)
+        perm = torch.randperm(m, generator=generator)
+        n_batches = max(1, -(-m // batch_size))
+        cv_per_batch = min(c, -(-c // n_batches)) if c else 0
+        for b in range(n_batches):
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            cv_idx = torch.randint(0, c, (cv_per_batch,), generator=generator) if c else torch.zeros(0, dtype=torch.int64)
+            yield self.src[idx], self.dst[idx], self.one_way[idx], self.cv_src[cv_idx], self.cv_dst[cv_idx]
+
+
+def id_mask(n: int, warm: torch.Tensor, dropout: float, generator: torch.Generator) -> torch.Tensor:
+    """1 where a product's id vector is used this step: warm products, minus a random ``dropout`` share so the
+    feature-only path (used for cold and new products) keeps being trained."""
+    if dropout <= 0:
+        return warm
+    return warm * (torch.rand(n, generator=generator) >= dropout).float()
+
+
+def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, config: TrainConfig,
+              generator: torch.Generator, cold: np.ndarray) -> Callable[[], Iterator[torch.Tensor]]:
+    """One-epoch iterator of batch losses for ``mode`` "full" or "sampled"."""
+    n = len(inputs)
+    edges = TrainEdges(split, config, n)
+    warm = torch.ones(n)
+    if len(cold):
+        warm[torch.from_numpy(cold)] = 0.0
+
+    known = None
+    if config.mask_positives:
+        from dualgnn.scoring import adjacency
+
+        known = adjacency(edges.src.numpy(), edges.dst.numpy(), n)
+
+    def full_epoch() -> Iterator[torch.Tensor]:
+        for src, dst, one_way, cv_src, cv_dst in edges.batches(config.batch_size, generator):
+            s, t = model(g, inputs, id_mask=id_mask(n, warm, config.id_dropout, generator))
+            negatives = torch.randint(0, n, (len(src), config.n_negatives), generator=generator)
+            yield batch_loss(config, s, t, src, dst, one_way, cv_src, cv_dst, negatives, generator=generator,
+                             known=known)
+
+    sampler = dgl.dataloading.NeighborSampler(list(config.fanouts)) if mode == "sampled" else None
+
+    def sampled_epoch() -> Iterator[torch.Tensor]:
+        for src, dst, one_way, cv_src, cv_dst in edges.batches(config.batch_size, generator):
+            # Seeds: both ends of every pair, plus uniform negatives (they also widen the softmax's candidates).
+            negatives = torch.randint(0, n, (len(src), config.n_negatives), generator=generator)
+            seeds = torch.unique(torch.cat([src, dst, cv_src, cv_dst, negatives.flatten()]))
+            # DGL's sampler draws from its own RNG: seed it from ours so runs (and resumes) repeat.
+            dgl.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+            input_nodes, output_nodes, blocks = sampler.sample_blocks(g, {"product": seeds})
+            input_nodes = input_nodes["product"] if isinstance(input_nodes, dict) else input_nodes
+            mask = id_mask(n, warm, config.id_dropout, generator)
+            s, t = model.forward_blocks(blocks, inputs, input_nodes, id_mask=mask)
+            local = lambda x: torch.searchsorted(seeds, x)  # noqa: E731 - seeds are sorted and unique
+            yield batch_loss(config, s, t, local(src), local(dst), one_way, local(cv_src), local(cv_dst),
+                             local(negatives), generator=generator)
+
+    if mode == "full":
+        return full_epoch
+    if mode == "sampled":
+        return sampled_epoch
+    raise ValueError(f"mode must be 'full' or 'sampled', not {mode!r}")

@@ -1,0 +1,143 @@
+"""Training with known answers: the planted phones -> cases graph, save -> load, resume, NaN loss, paper preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dualgnn.artifacts import graph_fingerprint
+from dualgnn.config import TrainConfig
+from dualgnn.errors import ArtifactError
+from dualgnn.metrics import direction_scores, rank_targets
+from dualgnn.model_io import load_model, save_model
+from dualgnn.scoring import EmbeddingScorer, adjacency
+from dualgnn.split import SplitSettings, make_split
+from dualgnn.train import NonFiniteLossError, train
+from tests.planted_graph import planted
+
+torch.set_num_threads(2)
+FAST = dict(epochs=8, patience=8, batch_size=64, hidden_dim=32, lr=1e-2, fanouts=(20, 10))
+
+
+@pytest.fixture(scope="module")
+def world():
+    graph, feats, phones, cases, brand = planted()
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
+    return graph, feats, split, phones, cases, brand
+
+
+@pytest.fixture(scope="module")
+def trained(world):
+    graph, feats, split, *_ = world
+    return train(graph, feats, split, TrainConfig.preset("default", **FAST), progress=False)
+
+
+def test_planted_direction_is_learned(world, trained):
+    """Held-out phone -> case edges rank near the top; cases do not lead back to phones."""
+    graph, _, split, phones, cases, brand = world
+    n = graph.num_products
+    scorer = EmbeddingScorer(trained.source, trained.target)
+    te, tr = split.test_copurchase, split.train_copurchase
+    stats = rank_targets(scorer, te.src, te.dst, adjacency(tr.src, tr.dst, n)).summary()
+    assert stats["HR@5"] > 0.8
+    d = direction_scores(scorer, graph.copurchase.src, graph.copurchase.dst)
+    assert d["direction_acc"] > 0.95
+    # Phones score low for their cases: case -> phone well below phone -> case, pair by pair.
+    pairs = graph.copurchase
+    fwd = (trained.source[pairs.src] * trained.target[pairs.dst]).sum(1)
+    bwd = (trained.source[pairs.dst] * trained.target[pairs.src]).sum(1)
+    assert (fwd - bwd).mean() > 0.1
+    ids, _ = scorer.recommend(phones, 5)
+    assert (brand[ids] == brand[phones][:, None]).mean() > 0.8 and np.isin(ids, cases).mean() > 0.8
+
+
+def test_history_and_early_stopping_keep_the_best(trained):
+    assert trained.best_epoch >= 1
+    vals = [h["val_hr10"] for h in trained.history]
+    assert trained.best_val == pytest.approx(max(vals))
+
+
+def test_save_load_gives_identical_recommendations(world, trained, tmp_path):
+    graph = world[0]
+    save_model(tmp_path / "model", trained, graph_fingerprint(graph))
+    loaded = load_model(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.source, trained.source)
+    assert loaded.config == trained.config and loaded.fingerprint == graph_fingerprint(graph)
+    q = np.arange(10)
+    a = EmbeddingScorer(trained.source, trained.target).recommend(q, 5)[0]
+    b = EmbeddingScorer(loaded.source, loaded.target).recommend(q, 5)[0]
+    np.testing.assert_array_equal(a, b)
+    # The reloaded network reproduces the stored embeddings.
+    from dualgnn.train import embed_all, training_graph
+    from dualgnn.model import NodeInputs
+
+    s, _ = embed_all(loaded.model, training_graph(graph, world[2], loaded.config), NodeInputs.from_features(world[1]))
+    np.testing.assert_allclose(s, loaded.source, atol=1e-5)
+    (tmp_path / "model" / "manifest.json").write_text("{not json")
+    with pytest.raises(ArtifactError):
+        load_model(tmp_path / "model")
+
+
+def test_resume_continues_to_the_same_state(world, tmp_path):
+    graph, feats, split, *_ = world
+    config = TrainConfig.preset("default", **{**FAST, "epochs": 4, "patience": 10})
+    full = train(graph, feats, split, config, out_dir=tmp_path / "a", progress=False)
+    train(graph, feats, split, config.replace(epochs=2), out_dir=tmp_path / "b", progress=False)  # "interrupted"
+    resumed = train(graph, feats, split, config, out_dir=tmp_path / "b", resume=True, progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    np.testing.assert_allclose(resumed.source, full.source, atol=1e-5)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-5)
+    assert (tmp_path / "b" / "training_curve.png").exists() and (tmp_path / "b" / "history.json").exists()
+
+
+def test_nan_loss_raises_a_clear_error(world):
+    graph, feats, split, *_ = world
+    bad = type(feats)(feats.text.copy(), feats.categorical, feats.cardinalities, feats.numeric)
+    bad.text[3] = np.nan
+    with pytest.raises(NonFiniteLossError, match="lower --lr"):
+        train(graph, bad, split, TrainConfig.preset("default", **{**FAST, "epochs": 1}), progress=False)
+
+
+@pytest.mark.parametrize("preset,overrides", [
+    ("paper", dict(epochs=2, hidden_dim=16)),
+    ("default", dict(epochs=2, loss="warp", aggregation="attention", hidden_dim=16)),
+    ("default", dict(epochs=2, mode="sampled", num_layers=2, fanouts=(5, 5), hidden_dim=16, batch_size=64)),
+    ("default", dict(epochs=2, dual=False, directed=False, hidden_dim=16)),
+])
+def test_other_presets_and_modes_train(world, preset, overrides):
+    graph, feats, split, *_ = world
+    res = train(graph, feats, split, TrainConfig.preset(preset, **overrides), progress=False)
+    assert np.isfinite(res.source).all() and len(res.history) == 2
+    assert np.isfinite(res.history[-1]["loss"])
+
+
+def test_cli_train_end_to_end(tmp_path):
+    """build-graph tables -> `dualgnn train` -> a loadable model directory beside its split; bad options fail cleanly."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from cli.app import _register, app
+    from dualgnn.build import BuildInputs, build_artifacts
+    from dualgnn.features import FeatureSettings
+
+    graph, *_ = planted()
+    ids = graph.ids.ids
+    graph.products.to_csv(tmp_path / "products.csv", index=False)
+    for name in ("copurchase", "coview"):
+        e = getattr(graph, name)
+        pd.DataFrame({"src": ids[e.src], "dst": ids[e.dst]}).to_csv(tmp_path / f"{name}.csv", index=False)
+    art = tmp_path / "art"
+    build_artifacts(BuildInputs(products=tmp_path / "products.csv", copurchase=tmp_path / "copurchase.csv",
+                                coview=tmp_path / "coview.csv"), art, FeatureSettings(encoder="hashing", dim=32),
+                    progress=False)
+    _register()
+    out = tmp_path / "model"
+    result = CliRunner().invoke(app, ["train", str(art), "--out", str(out), "--epochs", "2", "--dim", "16", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "best validation HR@10" in result.output
+    loaded = load_model(out)
+    assert loaded.source.shape[0] == graph.num_products and (out / "split.npz").exists()
+    assert (out / "training_curve.png").exists() and len(loaded.history) == 2
+    bad = CliRunner().invoke(app, ["train", str(art), "--out", str(out), "--loss", "hinge"])
+    assert bad.exit_code != 0 and "loss must be one of" in bad.output

@@ -1,0 +1,82 @@
+"""`dualgnn evaluate`: baselines and GNN rows under the paper's protocols, on splits saved beside the artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from cli.app import app
+from cli.options import ArtifactsDir, Quiet, Seed
+
+console = Console()
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command("evaluate")
+def evaluate_command(
+    artifacts: ArtifactsDir,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", "-m",
+        help="Use this trained model for the 'dualgnn' row on the edge split instead of training.")] = None,
+    protocols: Annotated[str, typer.Option(
+        help="Comma-separated: EQ1 (recommendation), EQ3 (direction), EQ4 (cold start), EQ5 (selection bias).")]
+    = "EQ1,EQ3,EQ4,EQ5",
+    methods: Annotated[Optional[str], typer.Option(
+        help="Comma-separated subset of: popularity, cooccurrence, cooccurrence-rev, text-knn, dualgnn, paper, "
+             "symmetric-gnn, no-asymmetry, no-coview, single-embedding. Default: all.")] = None,
+    split: Annotated[str, typer.Option(help="Train,validation,test shares of the split.")] = "0.75,0.05,0.2",
+    seed: Seed = 0,
+    max_queries: Annotated[Optional[int], typer.Option(
+        help="Sample this many held-out pairs per protocol (seeded) to bound the time.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Training budget (epochs) of every GNN row; default: the default preset's.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Report directory for report.json and report.png (default ARTIFACTS/eval).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Evaluate every method on the same seeded splits: HR@k, MRR@k, direction accuracy/AUC, coverage."""
+    from dualgnn.artifacts import load_graph
+    from dualgnn.evaluate import evaluate
+    from dualgnn.report import render_tables, write_partial, write_report
+    from dualgnn.split import SplitSettings
+
+    try:
+        ratios = tuple(float(r) for r in split.split(","))
+        settings = SplitSettings(kind="edge", ratios=ratios, seed=seed)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--split {split!r}: {exc}") from exc
+    if max_queries is not None and max_queries < 1:
+        raise typer.BadParameter("--max-queries must be >= 1")
+    if epochs is not None and epochs < 1:
+        raise typer.BadParameter("--epochs must be >= 1")
+
+    out = out or Path(artifacts) / "eval"
+    graph = load_graph(artifacts)
+    features = _load_features(artifacts)
+    report = evaluate(graph, features, protocols=_csv(protocols) or [], methods=_csv(methods),
+                      split_settings=settings, max_queries=max_queries, model_dir=model, epochs=epochs,
+                      split_dir=artifacts, progress=not quiet, checkpoint=lambda r: write_partial(r, out))
+    wide = Console(width=max(console.width, 120)) if not console.is_terminal else console
+    for table in render_tables(report):
+        wide.print(table)
+    for protocol, task in report.meta["tasks"].items():
+        if task["pairs_before_sampling"] > task["pairs"]:
+            console.print(f"{protocol}: sampled {task['pairs']:,} of {task['pairs_before_sampling']:,} held-out pairs")
+    paths = write_report(report, out)
+    (out / "report.partial.json").unlink(missing_ok=True)
+    console.print(f"wrote {paths['json']} and {paths['png']}")
+
+
+def _load_features(artifacts: Path):
+    """The artifact's features, or None (then text kNN and the GNN rows are unavailable)."""
+    from dualgnn.features import Features
+
+    if not any((Path(artifacts) / name).exists() for name in ("features.npz", "features.json")):
+        return None
+    return Features.load(artifacts)

@@ -22,7 +22,10 @@ err_console = Console(stderr=True)
 def _register() -> None:
     # Imported here so `dualgnn --help` stays fast and a broken optional module names itself clearly.
     from cli import commands_build  # noqa: F401
+    from cli import commands_evaluate  # noqa: F401
+    from cli import commands_recommend  # noqa: F401
     from cli import commands_synth  # noqa: F401
+    from cli import commands_train  # noqa: F401
 
 
 def main() -> None:

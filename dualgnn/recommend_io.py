@@ -1,0 +1,89 @@
+"""Recommendation tables and their writers (CSV, Parquet, JSON lines, chosen by extension, written atomically).
+
+The long table has one row per (query, rank)::
+
+    product_id  rank  recommended_id  score  title  recommended_title  [reason]
+
+A basket's ``product_id`` is its item ids joined by ",".
+
+>>> df = recommendation_frame(["a"], ["A"], np.array([[1]]), np.array([[0.5]]), products)  # doctest: +SKIP
+>>> write_table(df, "recs.parquet")                                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dualgnn.artifacts import atomic_path
+from dualgnn.errors import InputError
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def titles_of(products: pd.DataFrame) -> np.ndarray:
+    """Title per row, the product id where the title is missing. Shape ``(n,)`` object."""
+    ids = products["product_id"].astype(str).to_numpy()
+    if "title" not in products:
+        return ids.astype(object)
+    t = products["title"].fillna("").astype(str).to_numpy()
+    return np.where(t != "", t, ids).astype(object)
+
+
+def recommendation_frame(query_labels, query_titles, ids: np.ndarray, scores: np.ndarray, products: pd.DataFrame,
+                         reasons: list[str] | None = None) -> pd.DataFrame:
+    """Long table for ``ids``/``scores`` of shape ``(b, k)``; ``query_labels``/``query_titles`` have length ``b``.
+
+    Empty slots (id -1: fewer than k products left after filtering) are dropped. ``reasons`` is one string per
+    non-empty slot, in row-major order.
+    """
+    b, k = ids.shape
+    flat = ids.ravel()
+    ok = flat >= 0
+    pids = products["product_id"].astype(str).to_numpy()
+    titles = titles_of(products)
+    df = pd.DataFrame({
+        "product_id": np.repeat(np.asarray(query_labels, dtype=object), k)[ok],
+        "rank": np.tile(np.arange(1, k + 1), b)[ok].astype(np.int64),
+        "recommended_id": pids[flat[ok]],
+        "score": scores.ravel()[ok].astype(np.float32),
+        "title": np.repeat(np.asarray(query_titles, dtype=object), k)[ok],
+        "recommended_title": titles[flat[ok]],
+    })
+    if reasons is not None:
+        df["reason"] = reasons
+    return df
+
+
+def table_format(path: str | Path) -> str:
+    """``csv`` / ``parquet`` / ``jsonl`` from the file extension; :class:`InputError` for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"cannot tell the output format of {path}",
+                         hint="use an extension among " + ", ".join(FORMATS))
+    return FORMATS[suffix]
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` in the format of ``path``'s extension; readers never see a half-written file."""
+    fmt = table_format(path)
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        elif fmt == "parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read back what :func:`write_table` wrote (ids stay strings)."""
+    fmt = table_format(path)
+    if fmt == "csv":
+        return pd.read_csv(path, dtype={"product_id": str, "recommended_id": str, "brand": str,
+                                        "similar_brand": str}, keep_default_na=False)
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    return pd.read_json(path, orient="records", lines=True, dtype={"product_id": str, "recommended_id": str})

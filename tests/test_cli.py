@@ -1,0 +1,106 @@
+"""End to end through the `dualgnn` command on the bundled sample, and user mistakes at the command line.
+
+Runs the real console script in a subprocess, as a user would, with fast settings (TF-IDF features, few epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+
+SAMPLE = REPO / "data" / "sample"
+PHONE, CASE = "P0001246", "P0000320"
+
+
+def dualgnn(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dualgnn {' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e")
+    dualgnn("build-graph", "--products", SAMPLE / "products.csv.gz", "--copurchase", SAMPLE / "copurchase.csv.gz",
+            "--coview", SAMPLE / "coview.csv.gz", "--encoder", "tfidf", "--quiet", "--out", out / "graph")
+    dualgnn("train", out / "graph", "--out", out / "model", "--epochs", "4", "--quiet")
+    return out
+
+
+def test_build_graph_prints_a_summary_and_writes_the_artifact(trained):
+    manifest = json.loads((trained / "graph" / "manifest.json").read_text())
+    assert manifest["counts"]["products"] == 3000
+    assert manifest["counts"]["copurchase"] == 29797
+    assert {Path(i["path"]).name for i in manifest["inputs"]} == {"products.csv.gz", "copurchase.csv.gz",
+                                                                  "coview.csv.gz"}
+    info = dualgnn("info", trained / "graph")
+    assert "29797" in info.stdout
+
+
+def test_train_writes_a_model_that_recommends_cases_after_phones_not_back(trained):
+    assert (trained / "model" / "training_curve.png").stat().st_size > 1000
+    out = trained / "recs.csv"
+    dualgnn("recommend", trained / "graph", "--model", trained / "model", "--product", PHONE, "--product", CASE,
+            "-k", "10", "--out", out)
+    recs = pd.read_csv(out, dtype=str)
+    products = pd.read_csv(SAMPLE / "products.csv.gz", dtype=str).set_index("product_id")
+    category = recs["recommended_id"].map(products["category"])
+    after_phone = category[recs["product_id"] == PHONE]
+    after_case = category[recs["product_id"] == CASE]
+    assert after_phone.str.contains("Cases|Chargers|Screen Protectors").sum() >= 5
+    assert not after_case.str.contains("Smartphones").any()
+
+
+def test_evaluate_prints_the_table_and_writes_json(trained):
+    proc = dualgnn("evaluate", trained / "graph", "--model", trained / "model", "--protocols", "EQ1,EQ3",
+                   "--methods", "popularity,cooccurrence,dualgnn", "--out", trained / "eval", "--quiet")
+    assert re.search(r"cooccurrence", proc.stdout)
+    report = json.loads((trained / "eval" / "report.json").read_text())
+    assert (trained / "eval" / "report.png").exists()
+    text = json.dumps(report)
+    for method in ("popularity", "cooccurrence", "dualgnn"):
+        assert method in text
+
+
+def test_cold_start_product_gets_accessories(trained):
+    out = trained / "cold.jsonl"
+    dualgnn("recommend", trained / "graph", "--model", trained / "model", "--new-products",
+            REPO / "data" / "new_products.csv", "-k", "10", "--out", out)
+    recs = pd.read_json(out, lines=True, dtype=str)
+    assert (recs["product_id"] == "NEW-PHONE-1").all() and len(recs) == 10
+    assert recs["recommended_title"].str.contains("Case|Charger|Screen Protector").sum() >= 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build-graph", "--products", "no/such/file.csv", "--out", "x"], "no/such/file.csv"),
+    (["build-graph", "--out", "x"], "no input given"),
+    (["info", "no/such/dir"], "no/such/dir"),
+    (["train", "no/such/dir", "--out", "m"], "no/such/dir"),
+])
+def test_user_mistakes_exit_1_with_a_message_and_no_traceback(args, message):
+    proc = dualgnn(*args, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_product_id_is_named(trained):
+    proc = dualgnn("recommend", trained / "graph", "--model", trained / "model", "--product", "B00NOPE", check=False)
+    assert proc.returncode == 1 and "B00NOPE" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_command_has_help_and_is_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    for command in ("build-graph", "train", "evaluate", "recommend", "synth", "info"):
+        assert dualgnn(command, "--help").returncode == 0
+        assert f"dualgnn {command}" in readme, command

@@ -44,6 +44,9 @@ class TrainConfig:
     use_coview: bool = True
     dual: bool = True  # False: one embedding per product (source == target), an ablation
     directed: bool = True  # False: copurchase treated as undirected (the symmetric single-embedding baseline)
+    # DirGNN-style reverse view: the source tower also reads co-purchase IN-neighbours' targets and the target
+    # tower OUT-neighbours' sources, through a separate weight W_rev (direction stays learnable). Needs dual.
+    reverse_relations: bool = False
     # --- loss
     loss: str = "softmax"
     temperature: float = 0.05
@@ -92,6 +95,7 @@ class TrainConfig:
             (len(self.fanouts) == self.num_layers and all(f >= 1 for f in self.fanouts),
              f"fanouts needs one positive fan-out per layer ({self.num_layers}), not {self.fanouts}"),
             (self.dual or not self.separate_inputs, "separate_inputs needs dual=True"),
+            (self.dual or not self.reverse_relations, "reverse_relations needs dual=True"),
         ]
         for ok, message in checks:
             if not ok:

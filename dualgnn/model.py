@@ -8,6 +8,10 @@ moves ``hidden_dim``-wide rows)::
     t_u <- act( AGG over copurchase IN-neighbours  v of s_v W ) + act( AGG over coview neighbours v of t_v W ) [+ t_u W_self]
     then L2-normalise.
 
+With ``reverse_relations`` (DirGNN) a separate ``W_rev`` adds the reverse co-purchase view:
+``s_u += act( AGG over copurchase IN-neighbours v of t_v W_rev )`` and ``t_u += act( AGG over OUT-neighbours v
+of s_v W_rev )``; the forward and reverse relations keep their own weights, so direction stays learnable.
+
 Departures from the paper, each a TrainConfig switch measured in the README: a self term, weighted symmetric
 normalisation, the mean of all layers' outputs, per-product id vectors (warm products only), categorical and
 numeric side features, and a per-target popularity bias folded into the vectors ([s, 1] . [t, b] = s.t + b).
@@ -108,10 +112,14 @@ class DualLayer(nn.Module):
         self.config = config
         self.weight = nn.Linear(h, h, bias=False)  # the paper's single W_l
         self.self_weight = nn.Linear(h, h, bias=False) if config.self_term else None
+        # DirGNN: the reverse co-purchase relation gets its own weight, so direction is not washed out.
+        self.reverse_weight = nn.Linear(h, h, bias=False) if config.reverse_relations else None
         if config.aggregation == "attention":
-            # One attention vector pair per message relation: s<-t (copurchase), t<-s, s<-s (coview), t<-t.
-            self.attn_src = nn.Parameter(torch.randn(4, h) * 0.1)
-            self.attn_dst = nn.Parameter(torch.randn(4, h) * 0.1)
+            # One attention vector pair per message relation: s<-t (copurchase), t<-s, s<-s (coview), t<-t,
+            # then the reverse relations s<-t (in-neighbours), t<-s (out-neighbours).
+            rels = 6 if config.reverse_relations else 4
+            self.attn_src = nn.Parameter(torch.randn(rels, h) * 0.1)
+            self.attn_dst = nn.Parameter(torch.randn(rels, h) * 0.1)
 
     def _aggregate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
         """AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows; returns (n_dst, h), zeros without edges."""
@@ -141,6 +149,14 @@ class DualLayer(nn.Module):
     def _act(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x) if self.config.activation == "relu" else x
 
+    def _reverse(self, g, s, t, qs, qt) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reverse co-purchase view (W_rev): s_u from targets of u's IN-neighbours (w -> u: u is often bought
+        before w too), t_v from sources of v's OUT-neighbours."""
+        rs, rt = self.reverse_weight(s), self.reverse_weight(t)
+        s_rev = self._act(self._aggregate(g, CP, rt, qs, 4))  # pull along u' -> u: in-neighbours' targets
+        t_rev = self._act(self._aggregate(g, CP_BY, rs, qt, 5))  # pull along w -> v reversed: out-neighbours' sources
+        return s_rev, t_rev
+
     def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n_dst = g.num_dst_nodes()
         ms, mt = self.weight(s), self.weight(t)
@@ -150,6 +166,9 @@ class DualLayer(nn.Module):
         if self.config.use_coview:
             s_new = s_new + self._act(self._aggregate(g, CV, ms, qs, 2))
             t_new = t_new + self._act(self._aggregate(g, CV, mt, qt, 3))
+        if self.reverse_weight is not None:
+            s_rev, t_rev = self._reverse(g, s, t, qs, qt)
+            s_new, t_new = s_new + s_rev, t_new + t_rev
         if self.self_weight is not None:
             s_new = s_new + self.self_weight(s[:n_dst])
             t_new = t_new + self.self_weight(t[:n_dst])

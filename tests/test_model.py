@@ -45,7 +45,7 @@ def embed(config, graph, feats, seed=0):
 def test_source_depends_only_on_out_neighbours(aggregation, self_term):
     """s_0 reads the targets of 0's out-neighbour (1), never 0's in-neighbour (2); t_0 does read 2."""
     config = TrainConfig.preset("default", num_layers=2, aggregation=aggregation, self_term=self_term,
-                                id_embeddings=False)
+                                id_embeddings=False, reverse_relations=False)
     graph, feats = tiny()
     model, g, inputs, (s, t) = embed(config, graph, feats)
     feats.text[2] += 5.0  # perturb the in-neighbour
@@ -57,6 +57,27 @@ def test_source_depends_only_on_out_neighbours(aggregation, self_term):
     with torch.no_grad():
         s3, _ = [x.numpy() for x in model(g, NodeInputs.from_features(feats))]
     assert np.abs(s3[0] - s[0]).max() > 1e-3
+
+
+@pytest.mark.parametrize("aggregation", ["weighted", "attention"])
+def test_reverse_relations_read_in_neighbours_through_their_own_weight(aggregation):
+    """With the DirGNN view s_0 also reads its in-neighbour (2), but through W_rev: zeroing W_rev restores the
+    out-neighbour-only source, so the two relations stay distinguishable."""
+    config = TrainConfig.preset("default", num_layers=1, aggregation=aggregation, id_embeddings=False,
+                                reverse_relations=True)
+    graph, feats = tiny()
+    model, g, inputs, (s, t) = embed(config, graph, feats)
+    feats.text[2] += 5.0
+    with torch.no_grad():
+        s2, _ = [x.numpy() for x in model(g, NodeInputs.from_features(feats))]
+    assert np.abs(s2[0] - s[0]).max() > 1e-3
+    with torch.no_grad():
+        model.layers[0].reverse_weight.weight.zero_()
+        s3, _ = [x.numpy() for x in model(g, NodeInputs.from_features(feats))]
+        s4, _ = [x.numpy() for x in model(g, inputs)]
+    np.testing.assert_allclose(s3[0], s4[0], atol=1e-6)
+    with pytest.raises(ValueError, match="reverse_relations"):
+        TrainConfig.preset("default", dual=False, reverse_relations=True)
 
 
 def test_coview_feeds_both_roles_and_outputs_are_unit_vectors():

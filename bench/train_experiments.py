@@ -34,7 +34,6 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)  # 1 thread: on a loaded 2-core machine OpenMP spin-waits cost 5-8x
     from dualgnn.config import TrainConfig
-    from dualgnn.graph import one_way_mask
     from dualgnn.metrics import direction_scores, rank_targets
     from dualgnn.scoring import EmbeddingScorer, adjacency
     from dualgnn.split import SplitSettings, make_split

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,3 @@ def graph_fingerprint(graph: ProductGraph) -> str:
         h.update(str(pid).encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()[:16]
-
-
-WriteFn = Callable[[Path], None]

@@ -77,7 +77,6 @@ class ColdStarter:
     def embed(self, new_inputs: NodeInputs, k_links: int = 10, exclude: np.ndarray | None = None):
         """Source and target (c, h) float32 for products described by ``new_inputs`` (no id vectors: features
         only). ``exclude`` (c,) graph ids never to link a row to (itself, when re-embedding a graph product)."""
-        c = len(new_inputs)
         nbrs = self.neighbours(new_inputs.text.numpy(), k_links + (1 if exclude is not None else 0))
         if exclude is not None:
             keep = nbrs != np.asarray(exclude)[:, None]

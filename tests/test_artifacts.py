@@ -1,6 +1,5 @@
 """Artifacts: atomic directories survive interruption, loading checks the format version, save -> load is exact."""
 
-import json
 
 import numpy as np
 import pandas as pd

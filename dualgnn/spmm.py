@@ -1,0 +1,73 @@
+"""Edge-weighted neighbour sums on a whole graph through torch CSR sparse-dense products.
+
+Why: DGL 2.1's ``update_all(fn.u_mul_e(...), fn.sum(...))`` on CPU is the slow path of its sparse kernels. Measured
+on a 1M-node, 7.5M-edge relation at 64-d (scratch probe, 2 threads): forward 4.3-5.1 s and backward 6.7-7.8 s
+with ``u_mul_e``, against 0.8-1.2 s each way for a torch CSR product. The weighted aggregation runs 4-6 such
+products per layer and step, so this is most of a full-graph training step.
+
+For each edge type ``e`` (edges src -> dst with per-edge ``norm``) we keep ``A_e`` (n_dst, n_src) and its
+transpose as CSR tensors: forward ``A_e @ x``, backward ``A_e^T @ grad`` (a custom autograd function, because
+autograd through a CSR product would rebuild the transpose every step). The matrices are attached to the DGL graph
+object once (:func:`attach_csr`); sampled blocks and graphs without them use DGL's kernels.
+
+>>> import torch
+>>> from dualgnn._dgl_compat import dgl
+>>> g = dgl.heterograph({("p", "e", "p"): (torch.tensor([0, 1]), torch.tensor([1, 1]))})
+>>> g.edges["e"].data["norm"] = torch.tensor([[2.0], [3.0]])
+>>> attach_csr(g)
+>>> weighted_sum(g, "e", torch.tensor([[1.0], [10.0]])).ravel().tolist()   # node 1 gets 2*1 + 3*10
+[0.0, 32.0]
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+_ATTR = "_dualgnn_csr"
+
+
+def _to_torch(m: sp.csr_matrix) -> torch.Tensor:
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the two products used here are stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
+                                       torch.from_numpy(m.indices.astype(np.int64)),
+                                       torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
+                                       check_invariants=False)  # built by scipy: sorted, in range
+
+
+def attach_csr(g) -> None:
+    """Store ``(A_e, A_e^T)`` for every edge type of the whole graph ``g`` (needs edata ``norm`` (m, 1))."""
+    mats = {}
+    n = g.num_nodes()
+    for etype in g.canonical_etypes:
+        src, dst = (x.numpy() for x in g.edges(etype=etype))
+        norm = g.edges[etype].data["norm"].reshape(-1).numpy()
+        a = sp.csr_matrix((norm, (dst, src)), shape=(n, n))  # duplicates summed, as DGL's sum would
+        mats[etype[1]] = (_to_torch(a), _to_torch(a.T.tocsr()))
+    setattr(g, _ATTR, mats)
+
+
+def has_csr(g, etype: str) -> bool:
+    """True when ``g`` is a whole graph with attached matrices for ``etype`` (not a sampled block)."""
+    return etype in getattr(g, _ATTR, {})
+
+
+class _WeightedSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, at: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.at = at
+        return torch.sparse.mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, None, torch.sparse.mm(ctx.at, grad.contiguous())
+
+
+def weighted_sum(g, etype: str, x: torch.Tensor) -> torch.Tensor:
+    """(n, h): row v = sum over ``etype`` edges u -> v of norm_uv * x[u]."""
+    a, at = getattr(g, _ATTR)[etype]
+    return _WeightedSum.apply(a, at, x.contiguous())

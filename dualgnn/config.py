@@ -65,6 +65,7 @@ class TrainConfig:
     epochs: int = 30
     patience: int = 5
     batch_size: int = 4096
+    max_steps_per_epoch: int = 16  # full-graph mode: batches grow beyond batch_size to keep steps per epoch <= this
     fanouts: tuple[int, ...] = (20, 10)
     mode: str = "auto"
     seed: int = 0
@@ -91,6 +92,7 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
             (self.patience >= 1, f"patience must be >= 1, not {self.patience}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, not {self.batch_size}"),
+            (self.max_steps_per_epoch >= 1, f"max_steps_per_epoch must be >= 1, not {self.max_steps_per_epoch}"),
             (self.eval_every >= 1, f"eval_every must be >= 1, not {self.eval_every}"),
             (len(self.fanouts) == self.num_layers and all(f >= 1 for f in self.fanouts),
              f"fanouts needs one positive fan-out per layer ({self.num_layers}), not {self.fanouts}"),
@@ -137,5 +139,6 @@ PRESETS: dict[str, dict] = {
         separate_inputs=False, id_embeddings=False, id_dropout=0.0, target_bias=False, use_categorical=False, use_numeric=False,
         loss="paper", asymmetry=True, use_coview=True, coview_weight=1.0, asym_weight=1.0, n_negatives=5,
         lr=1e-4, weight_decay=0.0, epochs=30, patience=30, batch_size=1024, fanouts=(20, 10, 10),
+        max_steps_per_epoch=10**9,  # every batch of 1024 edges is a step, as published
     ),
 }

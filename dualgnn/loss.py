@@ -18,6 +18,10 @@ import torch
 import torch.nn.functional as F
 
 
+FULL_SOFTMAX_MAX = 50_000  # softmax over every target up to this many products (candidates=0) ...
+AUTO_CANDIDATES = 4096  # ... beyond it, over in-batch targets plus this many shared uniform ones
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1)
 
@@ -47,17 +51,22 @@ def direction_margin(source, target, src, dst, one_way, margin: float) -> torch.
     return F.relu(margin - gap).mean()
 
 
-def coview_contrastive(source, target, cv_src, cv_dst, temperature: float) -> torch.Tensor:
-    """Co-viewed products are similar in both roles: s_u should pick s_v out of all sources, t_u t_v of all targets."""
+def coview_contrastive(source, target, cv_src, cv_dst, temperature: float,
+                       candidates: torch.Tensor | None = None) -> torch.Tensor:
+    """Co-viewed products are similar in both roles: s_u should pick s_v out of all sources (or the sorted unique
+    ``candidates``, which must contain every ``cv_dst``), t_u t_v out of all targets."""
     if len(cv_src) == 0:
         return source.new_zeros(())
-    ls = (source[cv_src] / temperature) @ source.T
-    lt = (target[cv_src] / temperature) @ target.T
+    cols = candidates if candidates is not None else torch.arange(len(source))
+    ls = (source[cv_src] / temperature) @ source[cols].T
+    lt = (target[cv_src] / temperature) @ target[cols].T
+    labels = torch.searchsorted(cols, cv_dst)
     # A product trivially matches itself; remove it from its own candidates.
-    rows = torch.arange(len(cv_src))
-    ls[rows, cv_src] = float("-inf")
-    lt[rows, cv_src] = float("-inf")
-    return 0.5 * (F.cross_entropy(ls, cv_dst) + F.cross_entropy(lt, cv_dst))
+    pos = torch.searchsorted(cols, cv_src).clamp_max(len(cols) - 1)
+    rows = torch.nonzero(cols[pos] == cv_src).ravel()
+    ls[rows, pos[rows]] = float("-inf")
+    lt[rows, pos[rows]] = float("-inf")
+    return 0.5 * (F.cross_entropy(ls, labels) + F.cross_entropy(lt, labels))
 
 
 def softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, temperature: float,
@@ -82,7 +91,8 @@ def softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, temperatu
     if asymmetry and asym_weight > 0:
         loss = loss + asym_weight * direction_margin(source, target, src, dst, one_way, asym_margin)
     if coview_weight > 0:
-        loss = loss + coview_weight * coview_contrastive(source, target, cv_src, cv_dst, temperature)
+        cv_candidates = None if candidates is None else torch.unique(torch.cat([candidates, cv_dst]))
+        loss = loss + coview_weight * coview_contrastive(source, target, cv_src, cv_dst, temperature, cv_candidates)
     return loss
 
 
@@ -122,9 +132,10 @@ def batch_loss(config, source, target, src, dst, one_way, cv_src, cv_dst, negati
                   coview_weight=config.coview_weight)
     if config.loss == "softmax":
         candidates = None
-        if 0 < config.candidates < len(target):
+        n_candidates = config.candidates or (0 if len(target) <= FULL_SOFTMAX_MAX else AUTO_CANDIDATES)
+        if 0 < n_candidates < len(target):
             # In-batch targets plus shared uniform negatives: a sampled softmax for graphs too big to score all.
-            extra = torch.randint(0, len(target), (config.candidates,), generator=generator)
+            extra = torch.randint(0, len(target), (n_candidates,), generator=generator)
             candidates = torch.unique(torch.cat([dst, extra]))
         positives = None
         if config.mask_positives and candidates is None and known is not None:

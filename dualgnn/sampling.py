@@ -58,6 +58,37 @@ def id_mask(n: int, warm: torch.Tensor, dropout: float, generator: torch.Generat
     return warm * (torch.rand(n, generator=generator) >= dropout).float()
 
 
+def _chunk_loss(config: TrainConfig, s, t, chunk, generator, known) -> torch.Tensor:
+    src, dst, one_way, cv_src, cv_dst = chunk
+    negatives = torch.randint(0, len(s), (len(src), config.n_negatives), generator=generator)
+    return batch_loss(config, s, t, src, dst, one_way, cv_src, cv_dst, negatives, generator=generator, known=known)
+
+
+def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: tuple, generator, known) -> torch.Tensor:
+    """The loss of a big batch over embeddings ``s``, ``t`` from one propagation, in ``config.batch_size`` chunks.
+
+    Gradient caching: each chunk's loss is back-propagated only into detached copies of ``s`` and ``t`` and then
+    freed, so memory holds one chunk's logits, not the whole batch's. The returned tensor has the mean chunk loss
+    as its value and, through ``s`` and ``t``, exactly the gradient of that mean: one backward pass through the
+    GNN per batch. A batch no bigger than a chunk is the plain loss.
+    """
+    size = config.batch_size
+    if len(batch[0]) <= size:
+        return _chunk_loss(config, s, t, batch, generator, known)
+    src, dst, one_way, cv_src, cv_dst = batch
+    n_chunks = -(-len(src) // size)
+    cv_size = -(-len(cv_src) // n_chunks)
+    sd, td = s.detach().requires_grad_(), t.detach().requires_grad_()
+    total = 0.0
+    for i in range(n_chunks):
+        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
+        loss = _chunk_loss(config, sd, td, (src[e], dst[e], one_way[e], cv_src[c], cv_dst[c]), generator, known)
+        (loss / n_chunks).backward()
+        total += loss.item() / n_chunks
+    surrogate = (s * sd.grad).sum() + (t * td.grad).sum()
+    return surrogate - surrogate.detach() + total
+
+
 def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, config: TrainConfig,
               generator: torch.Generator, cold: np.ndarray) -> Callable[[], Iterator[torch.Tensor]]:
     """One-epoch iterator of batch losses for ``mode`` "full" or "sampled"."""
@@ -73,12 +104,14 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
 
         known = adjacency(edges.src.numpy(), edges.dst.numpy(), n)
 
+    # A whole-graph step costs the same however few edges it scores, so big graphs take big batches: at most
+    # ``max_steps_per_epoch`` propagations per epoch, the loss computed in ``batch_size`` chunks (see chunked_loss).
+    full_batch = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
+
     def full_epoch() -> Iterator[torch.Tensor]:
-        for src, dst, one_way, cv_src, cv_dst in edges.batches(config.batch_size, generator):
+        for batch in edges.batches(full_batch, generator):
             s, t = model(g, inputs, id_mask=id_mask(n, warm, config.id_dropout, generator))
-            negatives = torch.randint(0, n, (len(src), config.n_negatives), generator=generator)
-            yield batch_loss(config, s, t, src, dst, one_way, cv_src, cv_dst, negatives, generator=generator,
-                             known=known)
+            yield chunked_loss(config, s, t, batch, generator, known)
 
     sampler = dgl.dataloading.NeighborSampler(list(config.fanouts)) if mode == "sampled" else None
 

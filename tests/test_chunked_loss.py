@@ -1,0 +1,59 @@
+"""Big full-graph batches: the chunked (gradient-cached) loss has the value and gradient of the plain loss."""
+
+import torch
+
+from dualgnn.config import TrainConfig
+from dualgnn.loss import batch_loss
+from dualgnn.sampling import chunked_loss
+
+
+def _embeddings(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(40, 8, generator=g, requires_grad=True)
+    s = torch.nn.functional.normalize(w @ torch.randn(8, 8, generator=g), dim=-1)
+    t = torch.nn.functional.normalize(w.flip(0), dim=-1)
+    return w, s, t
+
+
+def test_chunked_equals_plain_softmax_loss_and_gradient():
+    config = TrainConfig.preset("default", batch_size=8, asymmetry=False, coview_weight=0.0)
+    gen = torch.Generator().manual_seed(1)
+    src = torch.randint(0, 40, (32,), generator=gen)
+    dst = torch.randint(0, 40, (32,), generator=gen)
+    one_way = torch.zeros(32, dtype=torch.bool)
+    empty = torch.zeros(0, dtype=torch.int64)
+
+    w1, s1, t1 = _embeddings()
+    chunked = chunked_loss(config, s1, t1, (src, dst, one_way, empty, empty), torch.Generator(), None)
+    chunked.backward()
+    w2, s2, t2 = _embeddings()
+    negatives = torch.zeros((32, config.n_negatives), dtype=torch.int64)
+    plain = batch_loss(config, s2, t2, src, dst, one_way, empty, empty, negatives)
+    plain.backward()
+
+    torch.testing.assert_close(chunked.detach(), plain.detach())
+    torch.testing.assert_close(w1.grad, w2.grad)
+    assert w1.grad.abs().sum() > 0
+
+
+def test_a_batch_of_one_chunk_is_the_plain_loss():
+    config = TrainConfig.preset("default", batch_size=64, coview_weight=0.0)
+    w, s, t = _embeddings()
+    src, dst = torch.arange(10), torch.arange(10, 20)
+    empty = torch.zeros(0, dtype=torch.int64)
+    one_way = torch.ones(10, dtype=torch.bool)
+    loss = chunked_loss(config, s, t, (src, dst, one_way, empty, empty), torch.Generator(), None)
+    expected = batch_loss(config, s, t, src, dst, one_way, empty, empty, torch.zeros((10, 5), dtype=torch.int64))
+    torch.testing.assert_close(loss, expected)
+
+
+def test_coview_term_over_all_candidates_equals_the_full_term():
+    from dualgnn.loss import coview_contrastive
+
+    _, s, t = _embeddings(3)
+    cv_src, cv_dst = torch.tensor([0, 1, 2, 5]), torch.tensor([3, 3, 9, 7])
+    full = coview_contrastive(s, t, cv_src, cv_dst, 0.1)
+    every = coview_contrastive(s, t, cv_src, cv_dst, 0.1, candidates=torch.arange(40))
+    torch.testing.assert_close(full, every)
+    some = coview_contrastive(s, t, cv_src, cv_dst, 0.1, candidates=torch.tensor([1, 3, 5, 7, 9, 20]))
+    assert torch.isfinite(some) and some < full  # fewer competitors: an easier task

@@ -141,3 +141,15 @@ def test_cli_train_end_to_end(tmp_path):
     assert (out / "training_curve.png").exists() and len(loaded.history) == 2
     bad = CliRunner().invoke(app, ["train", str(art), "--out", str(out), "--loss", "hinge"])
     assert bad.exit_code != 0 and "loss must be one of" in bad.output
+
+
+def test_auto_mode_keeps_big_graphs_in_memory_when_they_fit():
+    from dualgnn.train import choose_mode
+
+    config = TrainConfig.preset("default")
+    # 1M products, 30M edges: ~10 GB for a full-graph step (measured 10.5 GB) fits a 14 GB budget ...
+    assert choose_mode(config, 1_000_000, 30_000_000, budget=14 * 2**30) == "full"
+    # ... not a 4 GB one; attention keeps per-edge tensors, so it needs far more.
+    assert choose_mode(config, 1_000_000, 30_000_000, budget=4 * 2**30) == "sampled"
+    assert choose_mode(config.replace(aggregation="attention"), 1_000_000, 30_000_000, budget=14 * 2**30) == "sampled"
+    assert choose_mode(config.replace(mode="sampled"), 100, 100) == "sampled"

@@ -7,26 +7,27 @@ from dualgnn.loss import batch_loss
 from dualgnn.sampling import chunked_loss
 
 
-def _embeddings(seed: int = 0):
+def _embeddings(seed: int = 0, n: int = 40):
     g = torch.Generator().manual_seed(seed)
-    w = torch.randn(40, 8, generator=g, requires_grad=True)
+    w = torch.randn(n, 8, generator=g, requires_grad=True)
     s = torch.nn.functional.normalize(w @ torch.randn(8, 8, generator=g), dim=-1)
     t = torch.nn.functional.normalize(w.flip(0), dim=-1)
     return w, s, t
 
 
 def test_chunked_equals_plain_softmax_loss_and_gradient():
+    # Every chunk of 8 edges touches all 12 products, so each chunk's sampled softmax is the full softmax and the
+    # chunked loss must equal the plain one exactly, value and gradient.
     config = TrainConfig.preset("default", batch_size=8, asymmetry=False, coview_weight=0.0)
-    gen = torch.Generator().manual_seed(1)
-    src = torch.randint(0, 40, (32,), generator=gen)
-    dst = torch.randint(0, 40, (32,), generator=gen)
+    src = torch.arange(32) % 12
+    dst = (src + 5) % 12
     one_way = torch.zeros(32, dtype=torch.bool)
     empty = torch.zeros(0, dtype=torch.int64)
 
-    w1, s1, t1 = _embeddings()
+    w1, s1, t1 = _embeddings(n=12)
     chunked = chunked_loss(config, s1, t1, (src, dst, one_way, empty, empty), torch.Generator(), None)
     chunked.backward()
-    w2, s2, t2 = _embeddings()
+    w2, s2, t2 = _embeddings(n=12)
     negatives = torch.zeros((32, config.n_negatives), dtype=torch.int64)
     plain = batch_loss(config, s2, t2, src, dst, one_way, empty, empty, negatives)
     plain.backward()
@@ -34,6 +35,22 @@ def test_chunked_equals_plain_softmax_loss_and_gradient():
     torch.testing.assert_close(chunked.detach(), plain.detach())
     torch.testing.assert_close(w1.grad, w2.grad)
     assert w1.grad.abs().sum() > 0
+
+
+def test_chunks_of_a_big_catalog_score_a_sample_of_it():
+    # 1,000 products, chunks of 8 edges: each chunk sees its own 16 endpoints + 8 uniform products, never all.
+    config = TrainConfig.preset("default", batch_size=8, asymmetry=False, coview_weight=0.0)
+    w, s, t = _embeddings(n=1000)
+    src, dst = torch.arange(64), torch.arange(64) + 100
+    empty = torch.zeros(0, dtype=torch.int64)
+    loss = chunked_loss(config, s, t, (src, dst, torch.zeros(64, dtype=torch.bool), empty, empty),
+                        torch.Generator().manual_seed(0), None)
+    full = batch_loss(config, s, t, src, dst, torch.zeros(64, dtype=torch.bool), empty, empty,
+                      torch.zeros((64, 5), dtype=torch.int64))
+    assert loss < full  # ~24 candidates instead of 1,000
+    loss.backward()
+    touched = (w.grad.abs().sum(1) > 0).sum()
+    assert 128 <= touched < 1000  # the endpoints and the sampled candidates get gradient, not every product
 
 
 def test_a_batch_of_one_chunk_is_the_plain_loss():

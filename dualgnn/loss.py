@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 FULL_SOFTMAX_MAX = 50_000  # softmax over every target up to this many products (candidates=0) ...
 AUTO_CANDIDATES = 4096  # ... beyond it, over in-batch targets plus this many shared uniform ones
+SAMPLED_NEGATIVES = 1024  # sampled_softmax_loss (big full-graph batches): shared uniform negatives per chunk
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -93,6 +94,41 @@ def softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, temperatu
     if coview_weight > 0:
         cv_candidates = None if candidates is None else torch.unique(torch.cat([candidates, cv_dst]))
         loss = loss + coview_weight * coview_contrastive(source, target, cv_src, cv_dst, temperature, cv_candidates)
+    return loss
+
+
+def _against_negatives(queries: torch.Tensor, positives: torch.Tensor, pool: torch.Tensor, pool_ids: torch.Tensor,
+                       positive_ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean cross-entropy of each row's positive against the shared ``pool`` rows, whose ids ``pool_ids`` are
+    sorted and unique; a pool entry that is the row's own positive (``positive_ids``) is left out.
+
+    Written for speed on (B x k) logits: the temperature scales the queries, the positive joins the denominator
+    through ``logaddexp`` (no concatenated matrix), and the rare clashes are found by binary search."""
+    q = queries / temperature
+    pos = _dot(q, positives)
+    neg = q @ pool.T
+    at = torch.searchsorted(pool_ids, positive_ids).clamp_max(len(pool_ids) - 1)
+    rows = torch.nonzero(pool_ids[at] == positive_ids).ravel()
+    if len(rows):
+        neg.index_put_((rows, at[rows]), torch.tensor(float("-inf")))  # in place: mm's backward keeps q, pool
+    return (torch.logaddexp(pos, torch.logsumexp(neg, 1)) - pos).mean()
+
+
+def sampled_softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, negatives, *, temperature: float,
+                         asymmetry: bool = True, asym_margin: float = 0.2, asym_weight: float = 1.0,
+                         coview_weight: float = 0.2) -> torch.Tensor:
+    """The softmax loss for catalogs too big to score every target: each positive competes with the same
+    ``negatives`` (k,) uniformly drawn products instead of all n. Uniform sampling keeps it an estimate of the
+    full softmax (no popularity correction needed); cost is (B x k), independent of the catalog size. The
+    direction margin and the co-view term (against the same pool) are as in :func:`softmax_loss`."""
+    negatives = torch.unique(negatives)
+    loss = _against_negatives(source[src], target[dst], target[negatives], negatives, dst, temperature)
+    if asymmetry and asym_weight > 0:
+        loss = loss + asym_weight * direction_margin(source, target, src, dst, one_way, asym_margin)
+    if coview_weight > 0 and len(cv_src):
+        cv = (_against_negatives(source[cv_src], source[cv_dst], source[negatives], negatives, cv_dst, temperature)
+              + _against_negatives(target[cv_src], target[cv_dst], target[negatives], negatives, cv_dst, temperature))
+        loss = loss + coview_weight * 0.5 * cv
     return loss
 
 

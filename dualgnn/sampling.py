@@ -18,7 +18,7 @@ import torch
 from dualgnn._dgl_compat import dgl
 from dualgnn.config import TrainConfig
 from dualgnn.graph import one_way_mask, symmetrise
-from dualgnn.loss import batch_loss
+from dualgnn.loss import FULL_SOFTMAX_MAX, SAMPLED_NEGATIVES, batch_loss, sampled_softmax_loss
 from dualgnn.model import DualGNN, NodeInputs
 from dualgnn.split import Split
 
@@ -58,7 +58,7 @@ def id_mask(n: int, warm: torch.Tensor, dropout: float, generator: torch.Generat
     return warm * (torch.rand(n, generator=generator) >= dropout).float()
 
 
-LOSS_CHUNK = 1024  # edges per chunk of a big full-graph batch (chunked_loss)
+LOSS_CHUNK = 8192  # edges per chunk of a big batch on a big catalog (chunked_loss)
 
 
 def _chunk_loss(config: TrainConfig, s, t, chunk, generator, known) -> torch.Tensor:
@@ -70,40 +70,82 @@ def _chunk_loss(config: TrainConfig, s, t, chunk, generator, known) -> torch.Ten
 def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: tuple, generator, known) -> torch.Tensor:
     """The loss of a big batch over embeddings ``s``, ``t`` from one propagation, computed in chunks.
 
-    Gradient caching: each chunk's loss is back-propagated only into detached copies of the rows it reads, whose
-    gradients are added into one buffer, so memory holds one chunk's logits and no chunk pays for an (n, h)
-    gradient. The returned tensor has the mean chunk loss as its value and, through ``s`` and ``t``, the gradient
-    of that mean: one backward pass through the GNN per batch. A batch no bigger than a chunk is the plain loss.
+    Gradient caching: each chunk's loss is back-propagated only into detached leaves, whose gradients are summed,
+    so memory holds one chunk's logits. The returned tensor has the mean chunk loss as its value and, through
+    ``s`` and ``t``, the gradient of that mean: one backward pass through the GNN per batch. A batch no bigger
+    than ``batch_size`` is the plain loss; so are the chunks on catalogs of up to ``FULL_SOFTMAX_MAX`` products.
 
-    Cost: the loss is (queries x candidates x hidden), so a chunk scores its own rows only: ``LOSS_CHUNK`` edges,
-    the candidates are their targets, sources and co-viewed products plus as many uniform products (a sampled
-    softmax, ~3.5k candidates), and co-view pairs are capped at a quarter of the chunk (at 1M products co-view
-    pairs outnumber co-purchase ones, and the term is auxiliary). Profiled at 1M products: with 4,096-edge
-    chunks and every co-view pair the loss took ~15 TFLOP per step, far more than the propagation.
+    Bigger catalogs (softmax loss): a chunk of ``LOSS_CHUNK`` edges reads copies of only its rows and scores each
+    positive against ``SAMPLED_NEGATIVES`` shared uniform products (:func:`sampled_softmax_loss`), co-view pairs
+    capped at a quarter of the chunk. Profiled at 1M products: with in-batch candidates (chunk x ~20k logits) and
+    a gradient scatter into (n, h) per chunk, the loss took 77% of a step (121 s of 158 s).
     """
     if len(batch[0]) <= config.batch_size:
         return _chunk_loss(config, s, t, batch, generator, known)
-    src, dst, one_way, cv_src, cv_dst = batch
-    size = min(config.batch_size, LOSS_CHUNK)
-    n_chunks = -(-len(src) // size)
-    cv_size = min(-(-len(cv_src) // n_chunks), size // 4)  # co-view is the auxiliary term: a quarter at most
-    sd, td = s.detach(), t.detach()
-    grad_s, grad_t = torch.zeros_like(sd), torch.zeros_like(td)
-    total = 0.0
-    for i in range(n_chunks):
-        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
-        extra = torch.randint(0, len(sd), (size,), generator=generator)
-        rows = torch.unique(torch.cat([src[e], dst[e], cv_src[c], cv_dst[c], extra]))
-        local = lambda x: torch.searchsorted(rows, x)  # noqa: E731 - rows are sorted and unique
-        sub_s, sub_t = sd[rows].requires_grad_(), td[rows].requires_grad_()
-        chunk = (local(src[e]), local(dst[e]), one_way[e], local(cv_src[c]), local(cv_dst[c]))
-        loss = _chunk_loss(config, sub_s, sub_t, chunk, generator, None)
-        (loss / n_chunks).backward()
-        grad_s.index_add_(0, rows, sub_s.grad)
-        grad_t.index_add_(0, rows, sub_t.grad)
-        total += loss.item() / n_chunks
+    if len(s) <= FULL_SOFTMAX_MAX or config.loss != "softmax":
+        return _cached(s, t, _plain_chunks(config, s.detach(), t.detach(), batch, generator, known))
+    return _cached(s, t, _sampled_chunks(config, s.detach(), t.detach(), batch, generator))
+
+
+def _cached(s, t, chunks) -> torch.Tensor:
+    """Sum the chunks' (rows or None, loss, grad_s, grad_t) into full gradients; the surrogate described above."""
+    grad_s, grad_t = torch.zeros_like(s), torch.zeros_like(t)
+    total, pending = 0.0, []
+    for rows, loss, gs, gt in chunks:
+        total += loss
+        if rows is None:
+            grad_s += gs
+            grad_t += gt
+        else:
+            pending.append((rows, gs, gt))
+        if len(pending) == 16:
+            _flush(grad_s, grad_t, pending)
+    _flush(grad_s, grad_t, pending)
     surrogate = (s * grad_s).sum() + (t * grad_t).sum()
     return surrogate - surrogate.detach() + total
+
+
+def _flush(grad_s, grad_t, pending: list) -> None:
+    """Add pending (rows, grad_s, grad_t) chunks in one scatter: torch's index_add_ costs ~20 ms a call on a
+    1M-row tensor however few rows it adds."""
+    if pending:
+        idx = torch.cat([p[0] for p in pending])
+        grad_s.index_add_(0, idx, torch.cat([p[1] for p in pending]))
+        grad_t.index_add_(0, idx, torch.cat([p[2] for p in pending]))
+        pending.clear()
+
+
+def _plain_chunks(config, sd, td, batch, generator, known):
+    size = config.batch_size
+    n_chunks = -(-len(batch[0]) // size)
+    cv_size = -(-len(batch[3]) // n_chunks)
+    for i in range(n_chunks):
+        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
+        leaf_s, leaf_t = sd.clone().requires_grad_(), td.clone().requires_grad_()
+        chunk = tuple(x[e] for x in batch[:3]) + tuple(x[c] for x in batch[3:])
+        loss = _chunk_loss(config, leaf_s, leaf_t, chunk, generator, known) / n_chunks
+        loss.backward()
+        yield None, loss.item(), leaf_s.grad, leaf_t.grad
+
+
+def _sampled_chunks(config, sd, td, batch, generator):
+    src, dst, one_way, cv_src, cv_dst = batch
+    size = LOSS_CHUNK
+    n_chunks = -(-len(src) // size)
+    cv_size = min(-(-len(cv_src) // n_chunks), size // 4)  # co-view is the auxiliary term: a quarter at most
+    k = config.candidates or SAMPLED_NEGATIVES
+    asym = config.asymmetry and config.directed
+    for i in range(n_chunks):
+        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
+        parts = [src[e], dst[e], cv_src[c], cv_dst[c], torch.randint(0, len(sd), (k,), generator=generator)]
+        rows, inverse = torch.unique(torch.cat(parts), return_inverse=True)
+        a, b, c1, c2, neg = torch.split(inverse, [len(x) for x in parts])  # local row of every index
+        sub_s, sub_t = sd[rows].requires_grad_(), td[rows].requires_grad_()
+        loss = sampled_softmax_loss(sub_s, sub_t, a, b, one_way[e], c1, c2, neg, temperature=config.temperature,
+                                    asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
+                                    coview_weight=config.coview_weight) / n_chunks
+        loss.backward()
+        yield rows, loss.item(), sub_s.grad, sub_t.grad
 
 
 def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, config: TrainConfig,

@@ -37,9 +37,13 @@ def test_chunked_equals_plain_softmax_loss_and_gradient():
     assert w1.grad.abs().sum() > 0
 
 
-def test_chunks_of_a_big_catalog_score_a_sample_of_it():
-    # 1,000 products, chunks of 8 edges: each chunk sees its own 16 endpoints + 8 uniform products, never all.
-    config = TrainConfig.preset("default", batch_size=8, asymmetry=False, coview_weight=0.0)
+def test_chunks_of_a_big_catalog_score_a_sample_of_it(monkeypatch):
+    # A "big" catalog of 1,000 products, 8 sampled negatives: each chunk sees its endpoints and 8 others, never all.
+    import dualgnn.sampling as sampling
+
+    monkeypatch.setattr(sampling, "FULL_SOFTMAX_MAX", 100)
+    monkeypatch.setattr(sampling, "LOSS_CHUNK", 16)
+    config = TrainConfig.preset("default", batch_size=8, asymmetry=False, coview_weight=0.0, candidates=8)
     w, s, t = _embeddings(n=1000)
     src, dst = torch.arange(64), torch.arange(64) + 100
     empty = torch.zeros(0, dtype=torch.int64)
@@ -47,7 +51,7 @@ def test_chunks_of_a_big_catalog_score_a_sample_of_it():
                         torch.Generator().manual_seed(0), None)
     full = batch_loss(config, s, t, src, dst, torch.zeros(64, dtype=torch.bool), empty, empty,
                       torch.zeros((64, 5), dtype=torch.int64))
-    assert loss < full  # ~24 candidates instead of 1,000
+    assert loss < full  # 9 candidates instead of 1,000
     loss.backward()
     touched = (w.grad.abs().sum(1) > 0).sum()
     assert 128 <= touched < 1000  # the endpoints and the sampled candidates get gradient, not every product
@@ -74,3 +78,20 @@ def test_coview_term_over_all_candidates_equals_the_full_term():
     torch.testing.assert_close(full, every)
     some = coview_contrastive(s, t, cv_src, cv_dst, 0.1, candidates=torch.tensor([1, 3, 5, 7, 9, 20]))
     assert torch.isfinite(some) and some < full  # fewer competitors: an easier task
+
+
+def test_sampled_softmax_with_every_product_as_negative_is_the_full_softmax():
+    from dualgnn.loss import sampled_softmax_loss, softmax_loss
+
+    _, s, t = _embeddings(4, n=30)
+    src, dst = torch.tensor([0, 1, 2, 3]), torch.tensor([5, 6, 7, 5])
+    cv_src, cv_dst = torch.tensor([8, 9]), torch.tensor([10, 2])
+    one_way = torch.tensor([True, False, True, False])
+    kw = dict(temperature=0.1, asym_margin=0.2, asym_weight=1.0, coview_weight=0.2)
+    full = softmax_loss(s, t, src, dst, one_way, cv_src, cv_dst, **kw)
+    # the co-view term of the full loss also drops the query itself from its candidates
+    sampled = sampled_softmax_loss(s, t, src, dst, one_way, torch.zeros(0, dtype=torch.int64),
+                                   torch.zeros(0, dtype=torch.int64), torch.arange(30), **kw)
+    no_cv = softmax_loss(s, t, src, dst, one_way, torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), **kw)
+    torch.testing.assert_close(sampled, no_cv)
+    assert full > no_cv

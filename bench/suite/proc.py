@@ -1,0 +1,88 @@
+"""Run one command in a fresh process and measure it: wall seconds, CPU seconds (user + sys) and peak RSS.
+
+Why ``os.wait4``: its resource usage covers exactly that child (and the grandchildren it waited for), so a
+stage's peak memory is never inflated by an earlier stage, and CLI stages (``dualgnn build-graph``) are measured
+the same way as Python stage runners without needing to report anything themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+
+class StageError(RuntimeError):
+    """A stage process failed (non-zero exit, timeout, or no JSON result line)."""
+
+
+@dataclass
+class ProcResult:
+    """What a finished child process cost and printed."""
+
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_bytes: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def last_json(self) -> dict:
+        """The JSON object on the last non-empty stdout line (the stage runner's report)."""
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        try:
+            return json.loads(lines[-1])
+        except (IndexError, ValueError) as exc:
+            raise StageError(f"no JSON result on the last stdout line; stderr tail:\n{self.stderr[-2000:]}") from exc
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment for a child limited to ``threads`` OpenMP/BLAS threads."""
+    env = dict(os.environ)
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[key] = str(threads)
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    return env
+
+
+def run_measured(cmd: list[str], *, env: dict[str, str], timeout: float | None = None) -> ProcResult:
+    """Run ``cmd`` to completion; raise :class:`StageError` when it fails or outlives ``timeout`` seconds."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
+        timer = threading.Timer(timeout, _kill_group, (proc.pid,)) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if timer:
+                timer.cancel()
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen not to wait again
+        out.seek(0)
+        err.seek(0)
+        result = ProcResult(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, proc.returncode,
+                            out.read(), err.read())
+    if result.returncode != 0:
+        reason = "timed out" if timeout and wall >= timeout else f"exit code {result.returncode}"
+        raise StageError(f"{' '.join(cmd[:4])} ... failed ({reason}); stderr tail:\n{result.stderr[-2000:]}")
+    return result
+
+
+def _kill_group(pid: int) -> None:
+    """End a timed-out stage and whatever it started (it runs in its own session, so only its own group)."""
+    try:
+        os.killpg(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def dualgnn_cmd() -> list[str]:
+    """How to start the ``dualgnn`` CLI with this interpreter (no reliance on PATH)."""
+    return [sys.executable, "-m", "cli"]

@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/run.py --sizes 10k,music
+	$(PY) bench/run.py --sizes 10k
 
 clean:
 	rm -rf $(VENV) $(DEMO)

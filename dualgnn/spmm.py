@@ -40,15 +40,42 @@ def _to_torch(m: sp.csr_matrix) -> torch.Tensor:
 
 
 def attach_csr(g) -> None:
-    """Store ``(A_e, A_e^T)`` for every edge type of the whole graph ``g`` (needs edata ``norm`` (m, 1))."""
+    """Store ``(A_e, A_e^T)`` for every edge type of the whole graph ``g`` (needs edata ``norm`` (m, 1)).
+
+    Matrices are shared where the graph repeats itself, which is most of the memory at 1M products: a relation
+    that is another's reverse (``copurchased_by`` of ``copurchase``) reuses its pair swapped, and a symmetric
+    one (co-view, stored in both directions with symmetric norms) is its own transpose.
+    """
+    built: list[tuple[sp.csr_matrix, tuple]] = []
     mats = {}
     n = g.num_nodes()
     for etype in g.canonical_etypes:
         src, dst = (x.numpy() for x in g.edges(etype=etype))
         norm = g.edges[etype].data["norm"].reshape(-1).numpy()
         a = sp.csr_matrix((norm, (dst, src)), shape=(n, n))  # duplicates summed, as DGL's sum would
-        mats[etype[1]] = (_to_torch(a), _to_torch(a.T.tocsr()))
+        a.sort_indices()
+        mats[etype[1]] = _shared(a, built)
     setattr(g, _ATTR, mats)
+
+
+def _same(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    return a.nnz == b.nnz and abs(a - b).max() <= 1e-6 * max(abs(a).max(), 1e-30)
+
+
+def _shared(a: sp.csr_matrix, built: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, A^T) as torch CSR, reusing an already built pair when ``a`` equals its transpose (swapped)."""
+    for prev_t, pair in built:
+        if a.nnz == prev_t.nnz and _same(a, prev_t):
+            return pair[1], pair[0]
+    at = a.T.tocsr()
+    at.sort_indices()
+    if _same(a, at):
+        dense = _to_torch(a)
+        pair = (dense, dense)
+    else:
+        pair = (_to_torch(a), _to_torch(at))
+    built.append((at, pair))
+    return pair
 
 
 def has_csr(g, etype: str) -> bool:

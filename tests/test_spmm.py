@@ -44,3 +44,23 @@ def test_csr_matches_dgl_forward_and_backward():
 def test_graph_without_matrices_is_not_mistaken_for_one():
     g = _graph(1)
     assert not has_csr(g, "copurchase")
+
+
+def test_reverse_and_symmetric_relations_share_their_matrices():
+    from dualgnn.spmm import _ATTR
+
+    n = 6
+    src, dst = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 3, 5])
+    g = dgl.heterograph({("product", "copurchase", "product"): (src, dst),
+                         ("product", "copurchased_by", "product"): (dst, src),
+                         ("product", "coview", "product"): (torch.cat([src, dst]), torch.cat([dst, src]))},
+                        num_nodes_dict={"product": n})
+    for etype in g.canonical_etypes:
+        g.edges[etype].data["norm"] = torch.full((g.num_edges(etype), 1), 0.5)
+    attach_csr(g)
+    mats = getattr(g, _ATTR)
+    assert mats["copurchased_by"][0] is mats["copurchase"][1]  # A_by = A^T: no second copy
+    assert mats["coview"][0] is mats["coview"][1]  # symmetric: its own transpose
+    x = torch.randn(n, 3)
+    torch.testing.assert_close(weighted_sum(g, "copurchased_by", x), _dgl_sum(g, "copurchased_by", x))
+    torch.testing.assert_close(weighted_sum(g, "coview", x), _dgl_sum(g, "coview", x))

@@ -6,8 +6,8 @@ Every stage runs in its own fresh process, so its peak RSS, wall and CPU seconds
 and print their metrics as JSON on the last stdout line. Results: a table on stdout, and
 ``bench/results/run-YYYYmmdd-HHMMSS.json`` + ``bench/results/latest.json``.
 
-    python bench/run.py --sizes 10k                       # 4.6 min wall, 161 CPU-s on 2 cores at load 6
-    python bench/run.py --sizes 10k,100k,1m,music         # the full suite (1m needs ~11 GB RAM)
+    python bench/run.py --sizes 10k                       # the quick run (make bench): 82 s on 2 idle cores
+    python bench/run.py --sizes 10k,100k,1m,music         # the full suite, ~35 min (1m needs 12 GB RAM)
     python bench/run.py --sizes 10k --stages build,train --reuse
     python bench/run.py --combine bench/results/run-A.json bench/results/run-B.json   # one table, growth over both
 """

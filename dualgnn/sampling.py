@@ -86,69 +86,66 @@ def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: t
     if len(batch[0]) <= config.batch_size:
         return _chunk_loss(config, s, t, batch, generator, known)
     if len(s) <= FULL_SOFTMAX_MAX or config.loss != "softmax":
-        return _cached(s, t, _plain_chunks(config, s.detach(), t.detach(), batch, generator, known))
-    return _cached(s, t, _sampled_chunks(config, s.detach(), t.detach(), batch, generator))
-
-
-def _cached(s, t, chunks) -> torch.Tensor:
-    """Sum the chunks' (rows or None, loss, grad_s, grad_t) into full gradients; the surrogate described above."""
-    grad_s, grad_t = torch.zeros_like(s), torch.zeros_like(t)
-    total, pending = 0.0, []
-    for rows, loss, gs, gt in chunks:
-        total += loss
-        if rows is None:
-            grad_s += gs
-            grad_t += gt
-        else:
-            pending.append((rows, gs, gt))
-        if len(pending) == 16:
-            _flush(grad_s, grad_t, pending)
-    _flush(grad_s, grad_t, pending)
+        total, grad_s, grad_t = _plain_chunks(config, s.detach(), t.detach(), batch, generator, known)
+    else:
+        total, grad_s, grad_t = _sampled_chunks(config, s.detach(), t.detach(), batch, generator)
     surrogate = (s * grad_s).sum() + (t * grad_t).sum()
     return surrogate - surrogate.detach() + total
 
 
+def _chunks(batch: tuple, size: int) -> Iterator[tuple[int, tuple]]:
+    """(number of chunks, chunk) for every ``size``-edge chunk of ``batch``, each with an equal share of its
+    co-view pairs capped at a quarter of a chunk (co-view is the auxiliary term)."""
+    n_chunks = -(-len(batch[0]) // size)
+    cv_size = min(-(-len(batch[3]) // n_chunks), size // 4)
+    for i in range(n_chunks):
+        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
+        yield n_chunks, tuple(x[e] for x in batch[:3]) + tuple(x[c] for x in batch[3:])
+
+
+def _plain_chunks(config, sd, td, batch, generator, known) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Chunks of the plain loss; their gradients accumulate in two whole-table leaves."""
+    leaf_s, leaf_t = sd.requires_grad_(), td.requires_grad_()
+    total = 0.0
+    for n_chunks, chunk in _chunks(batch, config.batch_size):
+        loss = _chunk_loss(config, leaf_s, leaf_t, chunk, generator, known) / n_chunks
+        loss.backward()
+        total += loss.item()
+    return total, leaf_s.grad, leaf_t.grad
+
+
+def _sampled_chunks(config, sd, td, batch, generator) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Chunks of :func:`sampled_softmax_loss`, each on copies of only the rows it reads; their gradients are
+    scattered into whole-table buffers 16 chunks at a time (torch's index_add_ costs ~20 ms a call on a 1M-row
+    tensor however few rows it adds)."""
+    grad_s, grad_t = torch.zeros_like(sd), torch.zeros_like(td)
+    k = config.candidates or SAMPLED_NEGATIVES
+    asym = config.asymmetry and config.directed
+    total, pending = 0.0, []
+    for n_chunks, (src, dst, one_way, cv_src, cv_dst) in _chunks(batch, LOSS_CHUNK):
+        parts = [src, dst, cv_src, cv_dst, torch.randint(0, len(sd), (k,), generator=generator)]
+        rows, inverse = torch.unique(torch.cat(parts), return_inverse=True)
+        a, b, c1, c2, neg = torch.split(inverse, [len(x) for x in parts])  # local row of every index
+        sub_s, sub_t = sd[rows].requires_grad_(), td[rows].requires_grad_()
+        loss = sampled_softmax_loss(sub_s, sub_t, a, b, one_way, c1, c2, neg, temperature=config.temperature,
+                                    asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
+                                    coview_weight=config.coview_weight) / n_chunks
+        loss.backward()
+        total += loss.item()
+        pending.append((rows, sub_s.grad, sub_t.grad))
+        if len(pending) == 16:
+            _flush(grad_s, grad_t, pending)
+    _flush(grad_s, grad_t, pending)
+    return total, grad_s, grad_t
+
+
 def _flush(grad_s, grad_t, pending: list) -> None:
-    """Add pending (rows, grad_s, grad_t) chunks in one scatter: torch's index_add_ costs ~20 ms a call on a
-    1M-row tensor however few rows it adds."""
+    """Add the pending (rows, grad_s, grad_t) chunks in one scatter."""
     if pending:
         idx = torch.cat([p[0] for p in pending])
         grad_s.index_add_(0, idx, torch.cat([p[1] for p in pending]))
         grad_t.index_add_(0, idx, torch.cat([p[2] for p in pending]))
         pending.clear()
-
-
-def _plain_chunks(config, sd, td, batch, generator, known):
-    size = config.batch_size
-    n_chunks = -(-len(batch[0]) // size)
-    cv_size = min(-(-len(batch[3]) // n_chunks), size // 4)  # as in _sampled_chunks
-    for i in range(n_chunks):
-        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
-        leaf_s, leaf_t = sd.clone().requires_grad_(), td.clone().requires_grad_()
-        chunk = tuple(x[e] for x in batch[:3]) + tuple(x[c] for x in batch[3:])
-        loss = _chunk_loss(config, leaf_s, leaf_t, chunk, generator, known) / n_chunks
-        loss.backward()
-        yield None, loss.item(), leaf_s.grad, leaf_t.grad
-
-
-def _sampled_chunks(config, sd, td, batch, generator):
-    src, dst, one_way, cv_src, cv_dst = batch
-    size = LOSS_CHUNK
-    n_chunks = -(-len(src) // size)
-    cv_size = min(-(-len(cv_src) // n_chunks), size // 4)  # co-view is the auxiliary term: a quarter at most
-    k = config.candidates or SAMPLED_NEGATIVES
-    asym = config.asymmetry and config.directed
-    for i in range(n_chunks):
-        e, c = slice(i * size, (i + 1) * size), slice(i * cv_size, (i + 1) * cv_size)
-        parts = [src[e], dst[e], cv_src[c], cv_dst[c], torch.randint(0, len(sd), (k,), generator=generator)]
-        rows, inverse = torch.unique(torch.cat(parts), return_inverse=True)
-        a, b, c1, c2, neg = torch.split(inverse, [len(x) for x in parts])  # local row of every index
-        sub_s, sub_t = sd[rows].requires_grad_(), td[rows].requires_grad_()
-        loss = sampled_softmax_loss(sub_s, sub_t, a, b, one_way[e], c1, c2, neg, temperature=config.temperature,
-                                    asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
-                                    coview_weight=config.coview_weight) / n_chunks
-        loss.backward()
-        yield rows, loss.item(), sub_s.grad, sub_t.grad
 
 
 def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, config: TrainConfig,

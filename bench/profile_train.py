@@ -56,7 +56,7 @@ def main() -> None:
     from dualgnn.model import NodeInputs, build_model
     from dualgnn.sampling import TrainEdges, chunked_loss, id_mask
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import training_graph
+    from dualgnn.train import make_optimizer, training_graph
 
     graph, features = load_graph(args.graph), Features.load(args.graph)
     split = make_split(graph, SplitSettings())
@@ -64,7 +64,7 @@ def main() -> None:
     g = training_graph(graph, split, config)
     inputs = NodeInputs.from_features(features)
     model = build_model(config, inputs)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     edges = TrainEdges(split, config, graph.num_products)
     batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))

@@ -29,7 +29,7 @@ def evaluate_command(
     = "EQ1,EQ3,EQ4,EQ5",
     methods: Annotated[Optional[str], typer.Option(
         help="Comma-separated subset of: popularity, cooccurrence, cooccurrence-rev, text-knn, dualgnn, paper, "
-             "symmetric-gnn, no-asymmetry, no-coview, single-embedding. Default: all.")] = None,
+             "symmetric-gnn, no-asymmetry, no-coview, single-embedding, no-blend. Default: all.")] = None,
     split: Annotated[str, typer.Option(help="Train,validation,test shares of the split.")] = "0.75,0.05,0.2",
     seed: Seed = 0,
     max_queries: Annotated[Optional[int], typer.Option(

@@ -75,7 +75,7 @@ class ColdStarter:
 
     @torch.no_grad()
     def embed(self, new_inputs: NodeInputs, k_links: int = 10, exclude: np.ndarray | None = None):
-        """Source and target (c, h) float32 for products described by ``new_inputs`` (no id vectors: features
+        """Served source and target (c, d) float32 for products described by ``new_inputs`` (no id vectors: features
         only). ``exclude`` (c,) graph ids never to link a row to (itself, when re-embedding a graph product)."""
         nbrs = self.neighbours(new_inputs.text.numpy(), k_links + (1 if exclude is not None else 0))
         if exclude is not None:
@@ -88,7 +88,7 @@ class ColdStarter:
             s, t = layer(block, torch.cat([s, ws[warm_ids]]), torch.cat([t, wt[warm_ids]]))
             states.append((s, t))
         s, t = self.model.combine(states)
-        s, t = self.model.finish(s, t)  # no id vector, no id bias: features and links only
+        s, t = self.model.serve(*self.model.finish(s, t))  # no id vector, no id bias: features and links only
         return s.numpy().astype(np.float32), t.numpy().astype(np.float32)
 
     def _coview_block(self, nbrs: np.ndarray):

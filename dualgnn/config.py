@@ -47,6 +47,11 @@ class TrainConfig:
     # DirGNN-style reverse view: the source tower also reads co-purchase IN-neighbours' targets and the target
     # tower OUT-neighbours' sources, through a separate weight W_rev (direction stays learnable). Needs dual.
     reverse_relations: bool = False
+    # Reciprocity blend lam: relevance of v after u is s_u.t_v + lam * s_v.t_u, served as ONE inner product of
+    # query [s, lam t] with target [t, s] (vectors twice as wide). For lam < 1 the direction decision is that of
+    # s.t alone: (1 - lam)(s_u.t_v - s_v.t_u) > 0. Co-purchase is often mutual (an album and its sequel); the
+    # blend lets the reverse evidence count without giving up direction. Used in the loss and in every score.
+    blend: float = 0.5
     # --- loss
     loss: str = "softmax"
     temperature: float = 0.05
@@ -62,6 +67,9 @@ class TrainConfig:
     # --- optimisation
     lr: float = 5e-3
     weight_decay: float = 0.0
+    # Exponential moving average of the weights (0 = off): validation, early stopping and the exported vectors
+    # use the averaged weights, which smooth the step-to-step noise of big-batch training.
+    ema_decay: float = 0.0
     epochs: int = 30
     patience: int = 5
     batch_size: int = 4096
@@ -89,6 +97,7 @@ class TrainConfig:
             (self.warp_shuffles >= 1, f"warp_shuffles must be >= 1, not {self.warp_shuffles}"),
             (self.lr > 0, f"lr must be > 0, not {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
+            (0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), not {self.ema_decay}"),
             (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
             (self.patience >= 1, f"patience must be >= 1, not {self.patience}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, not {self.batch_size}"),
@@ -98,6 +107,9 @@ class TrainConfig:
              f"fanouts needs one positive fan-out per layer ({self.num_layers}), not {self.fanouts}"),
             (self.dual or not self.separate_inputs, "separate_inputs needs dual=True"),
             (self.dual or not self.reverse_relations, "reverse_relations needs dual=True"),
+            (0.0 <= self.blend < 1.0, f"blend must be in [0, 1) (1 would make every score symmetric), not {self.blend}"),
+            (self.blend == 0 or (self.dual and self.loss != "paper"),
+             "blend needs dual=True and the softmax or warp loss (set blend=0)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -137,6 +149,7 @@ PRESETS: dict[str, dict] = {
     "paper": dict(
         hidden_dim=64, num_layers=3, aggregation="sum", self_term=False, activation="relu", layer_combine="last",
         separate_inputs=False, id_embeddings=False, id_dropout=0.0, target_bias=False, use_categorical=False, use_numeric=False,
+        blend=0.0,
         loss="paper", asymmetry=True, use_coview=True, coview_weight=1.0, asym_weight=1.0, n_negatives=5,
         lr=1e-4, weight_decay=0.0, epochs=30, patience=30, batch_size=1024, fanouts=(20, 10, 10),
         max_steps_per_epoch=10**9,  # every batch of 1024 edges is a step, as published

@@ -27,6 +27,26 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1)
 
 
+def blended(source: torch.Tensor, target: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(query, key) = ([s, lam t], [t, s]): query_u . key_v = s_u.t_v + lam s_v.t_u, the reciprocity blend of
+    :attr:`TrainConfig.blend` as one inner product (so Faiss still serves it). ``lam == 0`` returns the inputs."""
+    if lam == 0:
+        return source, target
+    return torch.cat([source, lam * target], -1), torch.cat([target, source], -1)
+
+
+def _queries(source, target, rows, blend: float) -> torch.Tensor:
+    """Query vectors of ``rows`` under the reciprocity blend (see :func:`blended`)."""
+    return blended(source[rows], target[rows], blend)[0]
+
+
+def _keys(source, target, rows, blend: float) -> torch.Tensor:
+    """Target-side vectors of ``rows`` (None = every product) under the reciprocity blend."""
+    if rows is None:
+        return blended(source, target, blend)[1]
+    return blended(source[rows], target[rows], blend)[1]
+
+
 def paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst, *, asymmetry: bool = True,
                asym_weight: float = 1.0, coview_weight: float = 1.0) -> torch.Tensor:
     """Negated Eq. 2. ``negatives`` (B, n_k) uniform random products; ``cv_src``/``cv_dst`` (C,) co-view pairs."""
@@ -73,12 +93,13 @@ def coview_contrastive(source, target, cv_src, cv_dst, temperature: float,
 def softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, temperature: float,
                  candidates: torch.Tensor | None = None, positives: tuple | None = None,
                  asymmetry: bool = True, asym_margin: float = 0.2,
-                 asym_weight: float = 1.0, coview_weight: float = 0.2) -> torch.Tensor:
+                 asym_weight: float = 1.0, coview_weight: float = 0.2, blend: float = 0.0) -> torch.Tensor:
     """Cross-entropy of the true target among ``candidates`` (None = all n products; else (c,) ids that include
     every ``dst``, e.g. in-batch targets plus sampled ones, for graphs too large to score all). ``positives``:
-    (rows, cols) logit cells of other known positives, excluded from the denominator."""
+    (rows, cols) logit cells of other known positives, excluded from the denominator. ``blend``: the co-purchase
+    scores are the served ones (:func:`blended`); the margin and co-view terms read the plain vectors."""
     # Scale the (B, h) queries rather than the (B, n) logits: one pass less over the big matrix.
-    logits_all = (source[src] / temperature) @ (target if candidates is None else target[candidates]).T
+    logits_all = (_queries(source, target, src, blend) / temperature) @ _keys(source, target, candidates, blend).T
     if candidates is None:
         labels = dst
     else:
@@ -116,13 +137,14 @@ def _against_negatives(queries: torch.Tensor, positives: torch.Tensor, pool: tor
 
 def sampled_softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, negatives, *, temperature: float,
                          asymmetry: bool = True, asym_margin: float = 0.2, asym_weight: float = 1.0,
-                         coview_weight: float = 0.2) -> torch.Tensor:
+                         coview_weight: float = 0.2, blend: float = 0.0) -> torch.Tensor:
     """The softmax loss for catalogs too big to score every target: each positive competes with the same
     ``negatives`` (k,) uniformly drawn products instead of all n. Uniform sampling keeps it an estimate of the
     full softmax (no popularity correction needed); cost is (B x k), independent of the catalog size. The
     direction margin and the co-view term (against the same pool) are as in :func:`softmax_loss`."""
     negatives = torch.unique(negatives)
-    loss = _against_negatives(source[src], target[dst], target[negatives], negatives, dst, temperature)
+    loss = _against_negatives(_queries(source, target, src, blend), _keys(source, target, dst, blend),
+                              _keys(source, target, negatives, blend), negatives, dst, temperature)
     if asymmetry and asym_weight > 0:
         loss = loss + asym_weight * direction_margin(source, target, src, dst, one_way, asym_margin)
     if coview_weight > 0 and len(cv_src):
@@ -135,13 +157,13 @@ def sampled_softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, nega
 def warp_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, num_products: int, shuffles: int = 3,
               margin: float = 0.1, generator: torch.Generator | None = None, asymmetry: bool = True,
               asym_margin: float = 0.2, asym_weight: float = 1.0, coview_weight: float = 0.2,
-              temperature: float = 0.05) -> torch.Tensor:
+              temperature: float = 0.05, blend: float = 0.0) -> torch.Tensor:
     """WARP: negatives are the batch's targets under K random permutations; each positive's hinge on its worst
     violator is weighted by log(1 + estimated rank), rank ~ (n - 1) * violators / K."""
-    s_u = source[src]
-    pos = _dot(s_u, target[dst])
+    s_u = _queries(source, target, src, blend)
+    pos = _dot(s_u, _keys(source, target, dst, blend))
     negs = torch.stack([dst[torch.randperm(len(dst), generator=generator)] for _ in range(shuffles)], 1)
-    neg = torch.einsum("bh,bkh->bk", s_u, target[negs])
+    neg = torch.einsum("bh,bkh->bk", s_u, _keys(source, target, negs, blend))
     neg = neg.masked_fill(negs == dst.unsqueeze(1), float("-inf"))  # a shuffle may hit the true target
     viol = F.relu(margin - pos.unsqueeze(1) + neg)
     n_viol = (viol > 0).sum(1).float()
@@ -165,7 +187,7 @@ def batch_loss(config, source, target, src, dst, one_way, cv_src, cv_dst, negati
         return paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst, asymmetry=asym,
                           asym_weight=config.asym_weight, coview_weight=config.coview_weight)
     common = dict(asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
-                  coview_weight=config.coview_weight)
+                  coview_weight=config.coview_weight, blend=config.blend)
     if config.loss == "softmax":
         candidates = None
         n_candidates = config.candidates or (0 if len(target) <= FULL_SOFTMAX_MAX else AUTO_CANDIDATES)

@@ -26,10 +26,11 @@ BASELINES = ("popularity", "cooccurrence", "cooccurrence-rev", "text-knn")
 GNN_VARIANTS = {
     "dualgnn": ("default", {}),
     "paper": ("paper", {}),
-    "symmetric-gnn": ("default", {"directed": False, "dual": False}),
+    "symmetric-gnn": ("default", {"directed": False, "dual": False, "blend": 0.0}),
     "no-asymmetry": ("default", {"asymmetry": False}),
     "no-coview": ("default", {"use_coview": False}),
-    "single-embedding": ("default", {"dual": False}),
+    "single-embedding": ("default", {"dual": False, "blend": 0.0}),
+    "no-blend": ("default", {"blend": 0.0}),
 }
 
 

@@ -14,7 +14,8 @@ of s_v W_rev )``; the forward and reverse relations keep their own weights, so d
 
 Departures from the paper, each a TrainConfig switch measured in the README: a self term, weighted symmetric
 normalisation, the mean of all layers' outputs, per-product id vectors (warm products only), categorical and
-numeric side features, and a per-target popularity bias folded into the vectors ([s, 1] . [t, b] = s.t + b).
+numeric side features, a per-target popularity bias folded into the vectors ([s, 1] . [t, b] = s.t + b), and
+the reciprocity blend of the served vectors (:func:`blended`: [s, lam t] . [t, s] = s_u.t_v + lam s_v.t_u).
 
 DGL direction: ``update_all(..., etype=e)`` sends messages src -> dst along ``e``. To give ``u`` the targets of
 its copurchase out-neighbours we pull along ``copurchased_by`` (edges v -> u); to give ``v`` the sources of its
@@ -34,6 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dualgnn._dgl_compat import fn
+from dualgnn.fused import mean_of, sum_of, unit_rows
+from dualgnn.loss import blended
 from dualgnn.config import TrainConfig
 from dualgnn.spmm import attach_csr, has_csr, weighted_sum
 
@@ -91,16 +94,17 @@ class InputTower(nn.Module):
                 id_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``ids`` (m,) graph node ids of the rows of ``inputs`` (None: no id vectors, e.g. brand-new products);
         ``id_mask`` (m,) float/bool, 0 where the id vector must not be used (cold products, dropout)."""
+        # In-place sums on the projection's own output (its backward needs neither): no (n, h) copy per term.
         x = self.text(inputs.text)
         for j, emb in enumerate(self.categorical):
-            x = x + emb(inputs.categorical[:, j])
+            x.add_(emb(inputs.categorical[:, j]))
         if self.numeric is not None:
-            x = x + self.numeric(inputs.numeric)
+            x.add_(self.numeric(inputs.numeric))
         if self.ids is not None and ids is not None:
             idv = self.ids(ids)
             if id_mask is not None:
                 idv = idv * id_mask.to(idv.dtype).unsqueeze(1)
-            x = x + idv
+            x.add_(idv)
         return x
 
 
@@ -164,21 +168,22 @@ class DualLayer(nn.Module):
         n_dst = g.num_dst_nodes()
         ms, mt = self.weight(s), self.weight(t)
         qs, qt = ms[:n_dst], mt[:n_dst]
-        s_new = self._act(self._aggregate(g, CP_BY, mt, qs, 0))  # targets of out-neighbours
-        t_new = self._act(self._aggregate(g, CP, ms, qt, 1))  # sources of in-neighbours
+        s_terms = [self._act(self._aggregate(g, CP_BY, mt, qs, 0))]  # targets of out-neighbours
+        t_terms = [self._act(self._aggregate(g, CP, ms, qt, 1))]  # sources of in-neighbours
         if self.config.use_coview:
-            s_new = s_new + self._act(self._aggregate(g, CV, ms, qs, 2))
-            t_new = t_new + self._act(self._aggregate(g, CV, mt, qt, 3))
+            s_terms.append(self._act(self._aggregate(g, CV, ms, qs, 2)))
+            t_terms.append(self._act(self._aggregate(g, CV, mt, qt, 3)))
         if self.reverse_weight is not None:
             s_rev, t_rev = self._reverse(g, s, t, qs, qt)
-            s_new, t_new = s_new + s_rev, t_new + t_rev
+            s_terms.append(s_rev)
+            t_terms.append(t_rev)
         if self.self_weight is not None:
-            s_new = s_new + self.self_weight(s[:n_dst])
-            t_new = t_new + self.self_weight(t[:n_dst])
+            s_terms.append(self.self_weight(s[:n_dst]))
+            t_terms.append(self.self_weight(t[:n_dst]))
         if not self.config.dual:
             # One vector per product: both roles merge into the same embedding.
-            s_new = t_new = s_new + t_new
-        return F.normalize(s_new, dim=-1), F.normalize(t_new, dim=-1)
+            s_terms = t_terms = [sum_of(s_terms + t_terms)]
+        return unit_rows(sum_of(s_terms)), unit_rows(sum_of(t_terms))
 
 
 class DualGNN(nn.Module):
@@ -204,15 +209,15 @@ class DualGNN(nn.Module):
         """Layer-0 (s, t): both start from X_u (paper), or from two projections of it (``separate_inputs``)."""
         x = self.tower(inputs, ids, id_mask)
         t = self.to_target(x) if self.to_target is not None else x
-        return F.normalize(x, dim=-1), F.normalize(t, dim=-1)
+        return unit_rows(x), unit_rows(t)
 
     def combine(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Final (s, t) from per-layer states (each trimmed to the output nodes): the last, or the mean of all."""
         if self.config.layer_combine == "last" or len(states) == 1:
             return states[-1]
-        s = torch.stack([st[0] for st in states]).mean(0)
-        t = torch.stack([st[1] for st in states]).mean(0)
-        return F.normalize(s, dim=-1), F.normalize(t, dim=-1)
+        s = mean_of([st[0] for st in states])
+        t = mean_of([st[1] for st in states])
+        return unit_rows(s), unit_rows(t)
 
     def finish(self, s: torch.Tensor, t: torch.Tensor, ids: torch.Tensor | None = None,
                id_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,6 +229,10 @@ class DualGNN(nn.Module):
             idb = self.id_bias(ids)
             b = b + (idb if id_mask is None else idb * id_mask.to(idb.dtype).unsqueeze(1))
         return torch.cat([s, torch.ones_like(b)], 1), torch.cat([t, b], 1)
+
+    def serve(self, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The vectors every score uses (exported, indexed, cold start): see :func:`blended`."""
+        return blended(s, t, self.config.blend)
 
     def layer_states(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
         """Every layer's (s, t) over the whole graph ``g``: list of ``num_layers + 1`` pairs of (n, h)."""

@@ -6,7 +6,7 @@ A model directory (written atomically; manifest.json last)::
     manifest.json       kind "model", format version, graph fingerprint, counts
     config.json         the TrainConfig
     weights.pt          the model's state_dict
-    embeddings.npz      source, target float32 (n, hidden_dim)
+    embeddings.npz      source, target float32 (n, d): the served vectors (see DualGNN.serve)
     history.json        one record per epoch
     training_curve.png  loss and validation HR@10 per epoch
 
@@ -64,7 +64,7 @@ def save_model(out_dir: str | Path, result, graph_fingerprint: str) -> Path:
             write_training_curve(tmp / "training_curve.png", result.history)
         write_json(tmp / MANIFEST, {
             "kind": "model", "format_version": FORMAT_VERSION, "graph_fingerprint": graph_fingerprint,
-            "counts": {"products": int(len(result.source)), "hidden_dim": int(result.source.shape[1])},
+            "counts": {"products": int(len(result.source)), "vector_dim": int(result.source.shape[1])},
             "best_epoch": int(result.best_epoch), "best_val_hr10": float(result.best_val),
             "shapes": _model_shapes(result.model)})
     return out_dir
@@ -128,4 +128,5 @@ class Checkpointer:
         optimizer.load_state_dict(payload["optimizer"])
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["torch_rng"])
-        return {k: payload[k] for k in ("epoch", "history", "best_state", "best_epoch", "best_val", "bad_epochs")}
+        restored = {k: payload[k] for k in ("epoch", "history", "best_state", "best_epoch", "best_val", "bad_epochs")}
+        return {**restored, "ema": payload.get("ema")}

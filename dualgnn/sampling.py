@@ -58,7 +58,11 @@ def id_mask(n: int, warm: torch.Tensor, dropout: float, generator: torch.Generat
     return warm * (torch.rand(n, generator=generator) >= dropout).float()
 
 
-LOSS_CHUNK = 8192  # edges per chunk of a big batch on a big catalog (chunked_loss)
+# Edges per chunk of a big batch on a big catalog (chunked_loss). Its (chunk x SAMPLED_NEGATIVES) float32 logits
+# must stay under glibc's 32 MB mmap ceiling: 8192 x 1024 (33.5 MB) sent every logits-sized temporary to a fresh
+# mmap, paid in page faults and kernel zeroing, about 6 per chunk.
+LOSS_CHUNK = 4096
+FLUSH_EVERY = 32  # chunks whose gradients are scattered into the (n, h) buffers in one index_add_
 
 
 def _chunk_loss(config: TrainConfig, s, t, chunk, generator, known) -> torch.Tensor:
@@ -89,7 +93,8 @@ def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: t
         total, grad_s, grad_t = _plain_chunks(config, s.detach(), t.detach(), batch, generator, known)
     else:
         total, grad_s, grad_t = _sampled_chunks(config, s.detach(), t.detach(), batch, generator)
-    surrogate = (s * grad_s).sum() + (t * grad_t).sum()
+    # Dot products, not (s * grad_s).sum(): no (n, h) temporary.
+    surrogate = torch.dot(s.reshape(-1), grad_s.reshape(-1)) + torch.dot(t.reshape(-1), grad_t.reshape(-1))
     return surrogate - surrogate.detach() + total
 
 
@@ -116,7 +121,7 @@ def _plain_chunks(config, sd, td, batch, generator, known) -> tuple[float, torch
 
 def _sampled_chunks(config, sd, td, batch, generator) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Chunks of :func:`sampled_softmax_loss`, each on copies of only the rows it reads; their gradients are
-    scattered into whole-table buffers 16 chunks at a time (torch's index_add_ costs ~20 ms a call on a 1M-row
+    scattered into whole-table buffers FLUSH_EVERY chunks at a time (torch's index_add_ costs ~20 ms a call on a 1M-row
     tensor however few rows it adds)."""
     grad_s, grad_t = torch.zeros_like(sd), torch.zeros_like(td)
     k = config.candidates or SAMPLED_NEGATIVES
@@ -129,11 +134,11 @@ def _sampled_chunks(config, sd, td, batch, generator) -> tuple[float, torch.Tens
         sub_s, sub_t = sd[rows].requires_grad_(), td[rows].requires_grad_()
         loss = sampled_softmax_loss(sub_s, sub_t, a, b, one_way, c1, c2, neg, temperature=config.temperature,
                                     asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
-                                    coview_weight=config.coview_weight) / n_chunks
+                                    coview_weight=config.coview_weight, blend=config.blend) / n_chunks
         loss.backward()
         total += loss.item()
         pending.append((rows, sub_s.grad, sub_t.grad))
-        if len(pending) == 16:
+        if len(pending) == FLUSH_EVERY:
             _flush(grad_s, grad_t, pending)
     _flush(grad_s, grad_t, pending)
     return total, grad_s, grad_t

@@ -7,6 +7,8 @@ stopping that keeps the best weights, an atomic checkpoint every epoch and exact
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import json
 import os
 import time
@@ -80,14 +82,15 @@ def choose_mode(config: TrainConfig, num_nodes: int, num_edges: int, budget: flo
 
 @torch.no_grad()
 def embed_all(model: DualGNN, g, inputs: NodeInputs, cold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Source and target vectors for every product (n, h) float32. ``cold`` products (no training edges) take the
+    """Served source and target vectors for every product (n, d) float32 (d = hidden_dim [+1 with target_bias],
+    doubled by the reciprocity blend: :meth:`DualGNN.serve`). ``cold`` products (no training edges) take the
     paper's cold-start path instead of their isolated-node vectors."""
     model.eval()
     n = len(inputs)
     warm = torch.ones(n)
     if cold is not None and len(cold):
         warm[torch.from_numpy(cold)] = 0.0
-    s, t = model(g, inputs, id_mask=warm)
+    s, t = model.serve(*model(g, inputs, id_mask=warm))
     s, t = s.numpy().copy(), t.numpy().copy()
     if cold is not None and len(cold):
         from dualgnn.coldstart import cold_start_embeddings
@@ -95,6 +98,41 @@ def embed_all(model: DualGNN, g, inputs: NodeInputs, cold: np.ndarray | None = N
         cs, ct = cold_start_embeddings(model, model.config, g, inputs, cold, warm.numpy() > 0)
         s[cold], t[cold] = cs, ct
     return s, t
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam, fused: one kernel per parameter and no (rows, h) temporaries for the id-vector table."""
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
+def update_ema(ema: dict | None, model: torch.nn.Module, decay: float) -> dict | None:
+    """Move the averaged weights ``ema`` towards the model's (None = start from them); a no-op when decay is 0."""
+    if decay <= 0:
+        return None
+    with torch.no_grad():
+        current = model.state_dict()
+        if ema is None:
+            return {k: v.detach().clone() for k, v in current.items()}
+        for k, v in current.items():
+            if v.is_floating_point():
+                ema[k].lerp_(v, 1.0 - decay)
+            else:
+                ema[k].copy_(v)
+    return ema
+
+
+@contextmanager
+def averaged_weights(model: torch.nn.Module, ema: dict | None):
+    """Inside the block the model carries the averaged weights (if any); the training weights come back after."""
+    if ema is None:
+        yield
+        return
+    training = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(ema)
+    try:
+        yield
+    finally:
+        model.load_state_dict(training)
 
 
 def validation_score(source, target, split: Split, exclude) -> dict[str, float]:
@@ -126,7 +164,7 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
         raise DualGNNError(f"features have {len(inputs)} rows but the graph has {n} products",
                            hint="rebuild the features for this graph (dualgnn build-graph)")
     model = build_model(config, inputs)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
     cold = np.asarray(split.cold, np.int64) if split.settings.kind == "node" else np.zeros(0, np.int64)
     mode = choose_mode(config, n, g.num_edges())
@@ -134,7 +172,8 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     exclude = adjacency(split.train_copurchase.src, split.train_copurchase.dst, n)
 
     ckpt = Checkpointer(out_dir, config) if out_dir is not None else None
-    state = {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_val": -1.0, "bad_epochs": 0}
+    state = {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_val": -1.0, "bad_epochs": 0,
+             "ema": None}
     if resume and ckpt is not None:
         state = ckpt.restore(model, optimizer, generator) or state
 
@@ -152,16 +191,18 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
                 optimizer.zero_grad()
                 batch_loss.backward()
                 optimizer.step()
+                state["ema"] = update_ema(state["ema"], model, config.ema_decay)
                 losses.append(batch_loss.item())
             record = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
             if epoch % config.eval_every == 0 or epoch == config.epochs:
-                s, t = embed_all(model, g, inputs, cold)
+                with averaged_weights(model, state["ema"]):
+                    s, t = embed_all(model, g, inputs, cold)
+                    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 val = validation_score(s, t, split, exclude)
                 record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
                 score = val["HR@10"] if np.isfinite(val["HR@10"]) else -record["loss"]
                 if score > state["best_val"]:
-                    state.update(best_val=score, best_epoch=epoch, bad_epochs=0,
-                                 best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+                    state.update(best_val=score, best_epoch=epoch, bad_epochs=0, best_state=weights)
                 else:
                     state["bad_epochs"] += 1
             state["history"].append(record)

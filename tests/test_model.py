@@ -77,7 +77,7 @@ def test_reverse_relations_read_in_neighbours_through_their_own_weight(aggregati
         s4, _ = [x.numpy() for x in model(g, inputs)]
     np.testing.assert_allclose(s3[0], s4[0], atol=1e-6)
     with pytest.raises(ValueError, match="reverse_relations"):
-        TrainConfig.preset("default", dual=False, reverse_relations=True)
+        TrainConfig.preset("default", dual=False, blend=0.0, reverse_relations=True)
 
 
 def test_coview_feeds_both_roles_and_outputs_are_unit_vectors():
@@ -92,7 +92,7 @@ def test_coview_feeds_both_roles_and_outputs_are_unit_vectors():
 
 
 def test_single_embedding_ablation_has_equal_roles():
-    config = TrainConfig.preset("default", dual=False, id_embeddings=False)
+    config = TrainConfig.preset("default", dual=False, blend=0.0, id_embeddings=False)
     graph, feats = tiny()
     _, _, _, (s, t) = embed(config, graph, feats)
     np.testing.assert_allclose(s, t, atol=1e-6)

@@ -43,13 +43,16 @@ def test_planted_direction_is_learned(world, trained):
     assert stats["HR@5"] > 0.8
     d = direction_scores(scorer, graph.copurchase.src, graph.copurchase.dst)
     assert d["direction_acc"] > 0.95
-    # Phones score low for their cases: case -> phone well below phone -> case, pair by pair.
+    # Phones score low for their cases: case -> phone well below phone -> case, pair by pair. The served score
+    # blends in lam * (reverse score), which scales every forward-backward gap by (1 - lam).
     pairs = graph.copurchase
     fwd = (trained.source[pairs.src] * trained.target[pairs.dst]).sum(1)
     bwd = (trained.source[pairs.dst] * trained.target[pairs.src]).sum(1)
-    assert (fwd - bwd).mean() > 0.1
+    assert (fwd - bwd).mean() > 0.1 * (1 - trained.config.blend)
     ids, _ = scorer.recommend(phones, 5)
     assert (brand[ids] == brand[phones][:, None]).mean() > 0.8 and np.isin(ids, cases).mean() > 0.8
+    after_case, _ = scorer.recommend(cases, 5)  # half the catalog is phones; other cases fill the lists
+    assert np.isin(after_case, phones).mean() < 0.1
 
 
 def test_history_and_early_stopping_keep_the_best(trained):
@@ -103,7 +106,7 @@ def test_nan_loss_raises_a_clear_error(world):
     ("paper", dict(epochs=2, hidden_dim=16)),
     ("default", dict(epochs=2, loss="warp", aggregation="attention", hidden_dim=16)),
     ("default", dict(epochs=2, mode="sampled", num_layers=2, fanouts=(5, 5), hidden_dim=16, batch_size=64)),
-    ("default", dict(epochs=2, dual=False, directed=False, hidden_dim=16)),
+    ("default", dict(epochs=2, dual=False, directed=False, blend=0.0, hidden_dim=16)),
 ])
 def test_other_presets_and_modes_train(world, preset, overrides):
     graph, feats, split, *_ = world

@@ -28,6 +28,9 @@ def train_command(
     split_kind: Annotated[str, typer.Option(
         "--split-kind", help="edge: hold out co-purchase edges; node: hold out products (cold start).")] = "edge",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
+    fast_alloc: Annotated[bool, typer.Option(
+        "--fast-alloc", help="Keep freed memory for reuse instead of returning it to the system: big catalogs "
+        "train faster but peak higher (1M products: ~1.5x faster steps, 14 GB instead of 9 GB).")] = False,
     threads: Threads = 2,
     quiet: Quiet = False,
 ) -> None:
@@ -42,6 +45,11 @@ def train_command(
     from dualgnn.split import SplitSettings
     from dualgnn.train import train
 
+    if fast_alloc:
+        from dualgnn.memory import keep_freed_memory
+
+        if not keep_freed_memory():
+            console.print("[yellow]warning:[/] --fast-alloc needs glibc; training with the default allocator")
     if threads > 0:
         torch.set_num_threads(threads)
     overrides = {k: v for k, v in dict(epochs=epochs, num_layers=layers, hidden_dim=dim, loss=loss,

@@ -54,7 +54,7 @@ class TrainConfig:
     blend: float = 0.5
     # --- loss
     loss: str = "softmax"
-    temperature: float = 0.05
+    temperature: float = 0.1
     asymmetry: bool = True
     asym_margin: float = 0.2
     asym_weight: float = 1.0
@@ -69,7 +69,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     # Exponential moving average of the weights (0 = off): validation, early stopping and the exported vectors
     # use the averaged weights, which smooth the step-to-step noise of big-batch training.
-    ema_decay: float = 0.0
+    ema_decay: float = 0.97
     epochs: int = 30
     patience: int = 5
     batch_size: int = 4096
@@ -149,7 +149,7 @@ PRESETS: dict[str, dict] = {
     "paper": dict(
         hidden_dim=64, num_layers=3, aggregation="sum", self_term=False, activation="relu", layer_combine="last",
         separate_inputs=False, id_embeddings=False, id_dropout=0.0, target_bias=False, use_categorical=False, use_numeric=False,
-        blend=0.0,
+        blend=0.0, ema_decay=0.0,
         loss="paper", asymmetry=True, use_coview=True, coview_weight=1.0, asym_weight=1.0, n_negatives=5,
         lr=1e-4, weight_decay=0.0, epochs=30, patience=30, batch_size=1024, fanouts=(20, 10, 10),
         max_steps_per_epoch=10**9,  # every batch of 1024 edges is a step, as published

@@ -129,4 +129,4 @@ class Checkpointer:
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["torch_rng"])
         restored = {k: payload[k] for k in ("epoch", "history", "best_state", "best_epoch", "best_val", "bad_epochs")}
-        return {**restored, "ema": payload.get("ema")}
+        return {**restored, "ema": payload.get("ema"), "ema_steps": int(payload.get("ema_steps", 0))}

@@ -105,10 +105,14 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
-def update_ema(ema: dict | None, model: torch.nn.Module, decay: float) -> dict | None:
-    """Move the averaged weights ``ema`` towards the model's (None = start from them); a no-op when decay is 0."""
+def update_ema(ema: dict | None, model: torch.nn.Module, decay: float, step: int) -> dict | None:
+    """Move the averaged weights ``ema`` towards the model's (None = start from them); a no-op when decay is 0.
+
+    The decay warms up as min(decay, (1 + step) / (10 + step)) (as TensorFlow's ExponentialMovingAverage with
+    num_updates), so the average does not drag the random initial weights along in short runs."""
     if decay <= 0:
         return None
+    decay = min(decay, (1.0 + step) / (10.0 + step))
     with torch.no_grad():
         current = model.state_dict()
         if ema is None:
@@ -173,7 +177,7 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
 
     ckpt = Checkpointer(out_dir, config) if out_dir is not None else None
     state = {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_val": -1.0, "bad_epochs": 0,
-             "ema": None}
+             "ema": None, "ema_steps": 0}
     if resume and ckpt is not None:
         state = ckpt.restore(model, optimizer, generator) or state
 
@@ -191,7 +195,8 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
                 optimizer.zero_grad()
                 batch_loss.backward()
                 optimizer.step()
-                state["ema"] = update_ema(state["ema"], model, config.ema_decay)
+                state["ema_steps"] += 1
+                state["ema"] = update_ema(state["ema"], model, config.ema_decay, state["ema_steps"])
                 losses.append(batch_loss.item())
             record = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
             if epoch % config.eval_every == 0 or epoch == config.epochs:

@@ -82,9 +82,10 @@ def test_save_load_gives_identical_recommendations(world, trained, tmp_path):
         load_model(tmp_path / "model")
 
 
-def test_resume_continues_to_the_same_state(world, tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_continues_to_the_same_state(world, tmp_path, ema_decay):
     graph, feats, split, *_ = world
-    config = TrainConfig.preset("default", **{**FAST, "epochs": 4, "patience": 10})
+    config = TrainConfig.preset("default", **{**FAST, "epochs": 4, "patience": 10, "ema_decay": ema_decay})
     full = train(graph, feats, split, config, out_dir=tmp_path / "a", progress=False)
     train(graph, feats, split, config.replace(epochs=2), out_dir=tmp_path / "b", progress=False)  # "interrupted"
     resumed = train(graph, feats, split, config, out_dir=tmp_path / "b", resume=True, progress=False)
@@ -156,3 +157,26 @@ def test_auto_mode_keeps_big_graphs_in_memory_when_they_fit():
     assert choose_mode(config, 1_000_000, 30_000_000, budget=4 * 2**30) == "sampled"
     assert choose_mode(config.replace(aggregation="attention"), 1_000_000, 30_000_000, budget=14 * 2**30) == "sampled"
     assert choose_mode(config.replace(mode="sampled"), 100, 100) == "sampled"
+
+
+def test_ema_averages_the_weights_and_is_what_gets_exported(world):
+    """With ema_decay the exported vectors come from averaged weights: different from the raw run's, and the
+    averaging warms up (the first update copies the weights, later ones move a fraction of the way)."""
+    from dualgnn.train import update_ema
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = update_ema(None, model, 0.9, 1)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    ema = update_ema(ema, model, 0.9, 100)  # decay 0.9: 1 + 0.1 * (3 - 1)
+    assert torch.allclose(ema["weight"], torch.full((1, 2), 1.2))
+    ema = update_ema(ema, model, 0.9, 1)  # warm-up decay (1 + 1) / (10 + 1)
+    assert torch.allclose(ema["weight"], torch.full((1, 2), 1.2 + (1 - 2 / 11) * 1.8))
+    assert update_ema(ema, model, 0.0, 5) is None
+    graph, feats, split, *_ = world
+    plain = train(graph, feats, split, TrainConfig.preset("default", **FAST, ema_decay=0.0), progress=False)
+    averaged = train(graph, feats, split, TrainConfig.preset("default", **FAST, ema_decay=0.9), progress=False)
+    assert not np.allclose(plain.source, averaged.source)
+    assert averaged.best_val > 0.5

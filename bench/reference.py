@@ -121,7 +121,7 @@ def reference_train(graph_dir: Path, *, budget_seconds: float, seed: int = 0,
     input_sizes, seed_sizes, losses = [], [], []
     weights = {"temperature": config.temperature, "asymmetry": config.asymmetry and config.directed,
                "asym_margin": config.asym_margin, "asym_weight": config.asym_weight,
-               "coview_weight": config.coview_weight}
+               "coview_weight": config.coview_weight, "blend": config.blend}
     model.train()
     start = time.perf_counter()
     batches = iter(loader)

@@ -22,7 +22,6 @@ from dualgnn.artifacts import atomic_path, write_json
 from dualgnn.config import TrainConfig
 from dualgnn.errors import DualGNNError
 from dualgnn.graph import Edges, ProductGraph, symmetrise
-from dualgnn.memory import heap_only
 from dualgnn.metrics import rank_targets
 from dualgnn.model import DualGNN, NodeInputs, add_edge_norms, build_model
 from dualgnn.scoring import EmbeddingScorer, adjacency
@@ -91,9 +90,8 @@ def embed_all(model: DualGNN, g, inputs: NodeInputs, cold: np.ndarray | None = N
     warm = torch.ones(n)
     if cold is not None and len(cold):
         warm[torch.from_numpy(cold)] = 0.0
-    with heap_only():  # a no-grad pass frees tensors as it goes: let the next one reuse them (dualgnn/memory.py)
-        s, t = model.serve(*model(g, inputs, id_mask=warm))
-        s, t = s.numpy().copy(), t.numpy().copy()
+    s, t = model.serve(*model(g, inputs, id_mask=warm))
+    s, t = s.numpy().copy(), t.numpy().copy()
     if cold is not None and len(cold):
         from dualgnn.coldstart import cold_start_embeddings
 

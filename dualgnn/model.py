@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dualgnn._dgl_compat import fn
+from dualgnn.config import TrainConfig
 from dualgnn.fused import mean_of, sum_of, unit_rows
 from dualgnn.loss import blended
-from dualgnn.config import TrainConfig
 from dualgnn.spmm import attach_csr, has_csr, weighted_sum
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"

@@ -7,11 +7,10 @@ stopping that keeps the best weights, an atomic checkpoint every epoch and exact
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -47,6 +47,11 @@ def unit_rows(x: torch.Tensor) -> torch.Tensor:
     return _UnitRows.apply(x)
 
 
+def unit_rows_(x: torch.Tensor) -> torch.Tensor:
+    """In-place :func:`unit_rows` for tensors nothing differentiates through (no-grad inference)."""
+    return x.div_(torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min_(EPS))
+
+
 def sum_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     """Element-wise sum of same-shape tensors into one new buffer (``a + b + c`` makes one per ``+``). A single
     tensor is returned as it is."""
@@ -66,4 +71,4 @@ def mean_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     return sum_of(tensors).div_(len(tensors))
 
 
-__all__ = ["mean_of", "sum_of", "unit_rows"]
+__all__ = ["mean_of", "sum_of", "unit_rows", "unit_rows_"]

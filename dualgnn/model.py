@@ -21,6 +21,9 @@ DGL direction: ``update_all(..., etype=e)`` sends messages src -> dst along ``e`
 its copurchase out-neighbours we pull along ``copurchased_by`` (edges v -> u); to give ``v`` the sources of its
 in-neighbours we pull along ``copurchase`` (edges u -> v).
 
+Inference on a whole graph (``DualGNN.embed_rows``) runs layer by layer over blocks of rows, with the same values
+as the whole-graph pass and a fraction of its graph-sized temporaries.
+
 Layers work on a whole graph or on a sampled block (``dgl.create_block`` / ``NeighborSampler``): destination nodes
 are the first ``g.num_dst_nodes()`` source nodes in both cases.
 """
@@ -36,11 +39,12 @@ from torch import nn
 
 from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
-from dualgnn.fused import mean_of, sum_of, unit_rows
+from dualgnn.fused import mean_of, sum_of, unit_rows, unit_rows_
 from dualgnn.loss import blended
-from dualgnn.spmm import attach_csr, has_csr, weighted_sum
+from dualgnn.spmm import attach_csr, has_csr, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
+ROWS_PER_CHUNK = 65_536  # row-block inference: a (65,536 x 64) float32 block is 16.8 MB, under glibc's mmap ceiling
 
 
 @dataclass
@@ -186,6 +190,26 @@ class DualLayer(nn.Module):
         return unit_rows(sum_of(s_terms)), unit_rows(sum_of(t_terms))
 
 
+    @torch.no_grad()
+    def forward_rows(self, g, s: torch.Tensor, t: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` on a whole graph with weighted CSR aggregation, ``chunk`` destination rows at a time
+        into two preallocated outputs (no autograd): the temporaries are chunk-sized, not graph-sized."""
+        n = g.num_dst_nodes()
+        ms, mt = self.weight(s), self.weight(t)
+        out_s, out_t = torch.empty_like(s[:n]), torch.empty_like(t[:n])
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            for out, (main, main_msg), (own, own_msg), prev in (
+                    (out_s, (CP_BY, mt), (CV, ms), s), (out_t, (CP, ms), (CV, mt), t)):
+                acc = self._act(weighted_sum_rows(g, main, main_msg, start, stop))
+                if self.config.use_coview:
+                    acc += self._act(weighted_sum_rows(g, own, own_msg, start, stop))
+                if self.self_weight is not None:
+                    acc += self.self_weight(prev[start:stop])
+                out[start:stop] = unit_rows_(acc)
+        return out_s, out_t
+
+
 class DualGNN(nn.Module):
     """Input tower + ``num_layers`` :class:`DualLayer` s. ``forward(g, inputs)`` -> (source, target), each (n, h),
     L2-normalised; ``source[q] . target[v]`` is the relevance of ``v`` after ``q``."""
@@ -233,6 +257,34 @@ class DualGNN(nn.Module):
     def serve(self, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The vectors every score uses (exported, indexed, cold start): see :func:`blended`."""
         return blended(s, t, self.config.blend)
+
+    def rows_ok(self, g) -> bool:
+        """Whether :meth:`embed_rows` can run on ``g`` (else it falls back to the whole-graph forward)."""
+        c = self.config
+        return (c.aggregation == "weighted" and c.dual and not c.reverse_relations and self.to_target is None
+                and all(has_csr(g, e) for e in (CP, CP_BY, CV)))
+
+    @torch.no_grad()
+    def embed_rows(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None,
+                   chunk: int = ROWS_PER_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+        """``serve(*forward(g, inputs, id_mask))`` computed layer by layer over blocks of ``chunk`` rows (the
+        layer-wise inference of large-graph GNNs). Same values; about a third of the whole-graph temporaries,
+        which at 1M products are 256 MB fresh mappings each (README "Performance")."""
+        if not self.rows_ok(g):
+            return self.serve(*self(g, inputs, id_mask=id_mask))
+        ids = torch.arange(len(inputs))
+        s = unit_rows_(self.tower(inputs, ids, id_mask))
+        t = s  # both roles start from X_u (no separate input projection)
+        mean = self.config.layer_combine == "mean" and self.layers
+        acc_s, acc_t = (s.clone(), s.clone()) if mean else (None, None)
+        for layer in self.layers:
+            s, t = layer.forward_rows(g, s, t, chunk)
+            if mean:
+                acc_s += s
+                acc_t += t
+        if mean:
+            s, t = unit_rows_(acc_s), unit_rows_(acc_t)  # the mean's scale does not survive normalising
+        return self.serve(*self.finish(s, t, ids, id_mask))
 
     def layer_states(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
         """Every layer's (s, t) over the whole graph ``g``: list of ``num_layers + 1`` pairs of (n, h)."""

@@ -94,6 +94,18 @@ class _WeightedSum(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.at, grad.contiguous())
 
 
+def weighted_sum_rows(g, etype: str, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Rows ``start:stop`` of :func:`weighted_sum` (no autograd): a product with a row slice of ``A_e``."""
+    a = getattr(g, _ATTR)[etype][0]
+    crow = a.crow_indices()
+    lo, hi = int(crow[start]), int(crow[stop])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        part = torch.sparse_csr_tensor(crow[start:stop + 1] - lo, a.col_indices()[lo:hi], a.values()[lo:hi],
+                                       size=(stop - start, a.shape[1]), check_invariants=False)
+    return torch.sparse.mm(part, x)
+
+
 def weighted_sum(g, etype: str, x: torch.Tensor) -> torch.Tensor:
     """(n, h): row v = sum over ``etype`` edges u -> v of norm_uv * x[u]."""
     a, at = getattr(g, _ATTR)[etype]

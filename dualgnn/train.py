@@ -89,8 +89,8 @@ def embed_all(model: DualGNN, g, inputs: NodeInputs, cold: np.ndarray | None = N
     warm = torch.ones(n)
     if cold is not None and len(cold):
         warm[torch.from_numpy(cold)] = 0.0
-    s, t = model.serve(*model(g, inputs, id_mask=warm))
-    s, t = s.numpy().copy(), t.numpy().copy()
+    s, t = model.embed_rows(g, inputs, id_mask=warm)  # = model.serve(*model(g, ...)), in row blocks
+    s, t = s.numpy(), t.numpy()  # fresh buffers of this call: no copy needed
     if cold is not None and len(cold):
         from dualgnn.coldstart import cold_start_embeddings
 

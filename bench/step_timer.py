@@ -65,7 +65,11 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     edges = TrainEdges(split, config, graph.num_products)
     batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
-    batches = edges.batches(batch_size, generator)
+    def endless():  # small graphs have fewer batches per epoch than steps asked for: start another epoch
+        while True:
+            yield from edges.batches(batch_size, generator)
+
+    batches = endless()
     warm = torch.ones(graph.num_products)
 
     rows = []

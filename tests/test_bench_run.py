@@ -62,3 +62,12 @@ def test_suite_runs_cheap_stages_on_a_tiny_catalog(tmp_path: Path) -> None:
     assert set(result["growth"]) == set(CHEAP_STAGES)
     assert result["machine"]["cores"] >= 1 and result["machine"]["versions"]["torch"]
     assert list(tmp_path.glob("run-*.json"))
+    # The step timer on the graph the suite just built: one warm-up and one timed step, reported as JSON.
+    graph = tmp_path / "work" / "300" / "graph"
+    assert (graph / "manifest.json").is_file()
+    done = subprocess.run([sys.executable, str(BENCH / "step_timer.py"), str(graph), "--steps", "1", "--threads", "1"],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    timing = json.loads(done.stdout.strip().splitlines()[-1])
+    assert timing["products"] == 300 and len(timing["steps"]) == 2
+    assert timing["median_step_s"] > 0 and timing["peak_rss_gb"] > 0

@@ -54,7 +54,7 @@ def main() -> None:
     from dualgnn.config import TrainConfig
     from dualgnn.features import Features
     from dualgnn.model import NodeInputs, build_model
-    from dualgnn.sampling import TrainEdges, chunked_loss, id_mask
+    from dualgnn.sampling import TrainEdges, chunked_loss, full_batch_size, id_mask
     from dualgnn.split import SplitSettings, make_split
     from dualgnn.train import make_optimizer, training_graph
 
@@ -67,7 +67,7 @@ def main() -> None:
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     edges = TrainEdges(split, config, graph.num_products)
-    batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
+    batch_size = full_batch_size(config, len(edges.src))
     warm = torch.ones(graph.num_products)
 
     phases: dict[str, list[float]] = defaultdict(list)

@@ -36,7 +36,7 @@ from dualgnn._dgl_compat import dgl
 from dualgnn.artifacts import load_graph
 from dualgnn.config import TrainConfig
 from dualgnn.features import Features
-from dualgnn.loss import softmax_loss
+from dualgnn.loss import loss_weights, softmax_loss
 from dualgnn.model import NodeInputs, build_model
 from dualgnn.sampling import TrainEdges, id_mask
 from dualgnn.scoring import adjacency
@@ -119,9 +119,7 @@ def reference_train(graph_dir: Path, *, budget_seconds: float, seed: int = 0,
 
     times: dict[str, list[float]] = {"sample": [], "forward": [], "backward": [], "batch": []}
     input_sizes, seed_sizes, losses = [], [], []
-    weights = {"temperature": config.temperature, "asymmetry": config.asymmetry and config.directed,
-               "asym_margin": config.asym_margin, "asym_weight": config.asym_weight,
-               "coview_weight": config.coview_weight, "blend": config.blend}
+    weights = {"temperature": config.temperature, **loss_weights(config)}
     model.train()
     start = time.perf_counter()
     batches = iter(loader)

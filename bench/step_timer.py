@@ -64,6 +64,7 @@ def main() -> None:
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     edges = TrainEdges(split, config, graph.num_products)
+    # dualgnn.sampling.full_batch_size, spelled out: --code may point at a checkout that predates it.
     batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
     def endless():  # small graphs have fewer batches per epoch than steps asked for: start another epoch
         while True:

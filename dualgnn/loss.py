@@ -176,18 +176,24 @@ def warp_loss(source, target, src, dst, one_way, cv_src, cv_dst, *, num_products
     return loss
 
 
+def loss_weights(config) -> dict:
+    """The keyword weights ``config`` gives :func:`softmax_loss`, :func:`sampled_softmax_loss` and :func:`warp_loss`
+    (besides the temperature)."""
+    return dict(asymmetry=config.asymmetry and config.directed, asym_margin=config.asym_margin,
+                asym_weight=config.asym_weight, coview_weight=config.coview_weight, blend=config.blend)
+
+
 def batch_loss(config, source, target, src, dst, one_way, cv_src, cv_dst, negatives, *,
                generator: torch.Generator | None = None, known=None) -> torch.Tensor:
     """The loss ``config.loss`` names, with the config's weights. Indices are rows of ``source``/``target``
     (all products in full-graph mode; the sampled seeds in mini-batch mode). ``negatives`` (B, n_negatives)
     uniform random rows, used by the paper loss. ``known``: (n, n) scipy CSR of training targets per query, for
     ``mask_positives`` (full softmax only)."""
-    asym = config.asymmetry and config.directed
+    common = loss_weights(config)
     if config.loss == "paper":
-        return paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst, asymmetry=asym,
-                          asym_weight=config.asym_weight, coview_weight=config.coview_weight)
-    common = dict(asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
-                  coview_weight=config.coview_weight, blend=config.blend)
+        return paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst,
+                          asymmetry=common["asymmetry"], asym_weight=config.asym_weight,
+                          coview_weight=config.coview_weight)
     if config.loss == "softmax":
         candidates = None
         n_candidates = config.candidates or (0 if len(target) <= FULL_SOFTMAX_MAX else AUTO_CANDIDATES)

@@ -18,7 +18,7 @@ import torch
 from dualgnn._dgl_compat import dgl
 from dualgnn.config import TrainConfig
 from dualgnn.graph import one_way_mask, symmetrise
-from dualgnn.loss import FULL_SOFTMAX_MAX, SAMPLED_NEGATIVES, batch_loss, sampled_softmax_loss
+from dualgnn.loss import FULL_SOFTMAX_MAX, SAMPLED_NEGATIVES, batch_loss, loss_weights, sampled_softmax_loss
 from dualgnn.model import DualGNN, NodeInputs
 from dualgnn.split import Split
 
@@ -125,7 +125,7 @@ def _sampled_chunks(config, sd, td, batch, generator) -> tuple[float, torch.Tens
     tensor however few rows it adds)."""
     grad_s, grad_t = torch.zeros_like(sd), torch.zeros_like(td)
     k = config.candidates or SAMPLED_NEGATIVES
-    asym = config.asymmetry and config.directed
+    weights = loss_weights(config)
     total, pending = 0.0, []
     for n_chunks, (src, dst, one_way, cv_src, cv_dst) in _chunks(batch, LOSS_CHUNK):
         parts = [src, dst, cv_src, cv_dst, torch.randint(0, len(sd), (k,), generator=generator)]
@@ -133,8 +133,7 @@ def _sampled_chunks(config, sd, td, batch, generator) -> tuple[float, torch.Tens
         a, b, c1, c2, neg = torch.split(inverse, [len(x) for x in parts])  # local row of every index
         sub_s, sub_t = sd[rows].requires_grad_(), td[rows].requires_grad_()
         loss = sampled_softmax_loss(sub_s, sub_t, a, b, one_way, c1, c2, neg, temperature=config.temperature,
-                                    asymmetry=asym, asym_margin=config.asym_margin, asym_weight=config.asym_weight,
-                                    coview_weight=config.coview_weight, blend=config.blend) / n_chunks
+                                    **weights) / n_chunks
         loss.backward()
         total += loss.item()
         pending.append((rows, sub_s.grad, sub_t.grad))
@@ -153,6 +152,12 @@ def _flush(grad_s, grad_t, pending: list) -> None:
         pending.clear()
 
 
+def full_batch_size(config: TrainConfig, num_edges: int) -> int:
+    """Edges per whole-graph step: a step costs the same however few edges it scores, so big graphs take big
+    batches, at most ``max_steps_per_epoch`` propagations per epoch (the loss runs in chunks: chunked_loss)."""
+    return max(config.batch_size, -(-num_edges // config.max_steps_per_epoch))
+
+
 def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, config: TrainConfig,
               generator: torch.Generator, cold: np.ndarray) -> Callable[[], Iterator[torch.Tensor]]:
     """One-epoch iterator of batch losses for ``mode`` "full" or "sampled"."""
@@ -168,9 +173,7 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
 
         known = adjacency(edges.src.numpy(), edges.dst.numpy(), n)
 
-    # A whole-graph step costs the same however few edges it scores, so big graphs take big batches: at most
-    # ``max_steps_per_epoch`` propagations per epoch, the loss computed in ``batch_size`` chunks (see chunked_loss).
-    full_batch = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
+    full_batch = full_batch_size(config, len(edges.src))
 
     def full_epoch() -> Iterator[torch.Tensor]:
         for batch in edges.batches(full_batch, generator):

@@ -30,13 +30,16 @@ import torch
 _ATTR = "_dualgnn_csr"
 
 
-def _to_torch(m: sp.csr_matrix) -> torch.Tensor:
+def _csr(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, shape: tuple) -> torch.Tensor:
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the two products used here are stable
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
-                                       torch.from_numpy(m.indices.astype(np.int64)),
-                                       torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
-                                       check_invariants=False)  # built by scipy: sorted, in range
+        return torch.sparse_csr_tensor(indptr, indices, values, size=shape,
+                                       check_invariants=False)  # from scipy or a row slice: sorted, in range
+
+
+def _to_torch(m: sp.csr_matrix) -> torch.Tensor:
+    return _csr(torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
+                torch.from_numpy(m.data.astype(np.float32)), m.shape)
 
 
 def attach_csr(g) -> None:
@@ -65,7 +68,7 @@ def _same(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
 def _shared(a: sp.csr_matrix, built: list) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, A^T) as torch CSR, reusing an already built pair when ``a`` equals its transpose (swapped)."""
     for prev_t, pair in built:
-        if a.nnz == prev_t.nnz and _same(a, prev_t):
+        if _same(a, prev_t):
             return pair[1], pair[0]
     at = a.T.tocsr()
     at.sort_indices()
@@ -99,10 +102,7 @@ def weighted_sum_rows(g, etype: str, x: torch.Tensor, start: int, stop: int) -> 
     a = getattr(g, _ATTR)[etype][0]
     crow = a.crow_indices()
     lo, hi = int(crow[start]), int(crow[stop])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        part = torch.sparse_csr_tensor(crow[start:stop + 1] - lo, a.col_indices()[lo:hi], a.values()[lo:hi],
-                                       size=(stop - start, a.shape[1]), check_invariants=False)
+    part = _csr(crow[start:stop + 1] - lo, a.col_indices()[lo:hi], a.values()[lo:hi], (stop - start, a.shape[1]))
     return torch.sparse.mm(part, x)
 
 

@@ -63,6 +63,15 @@ def sum_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
+def sum_into(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Element-wise sum accumulated in the first tensor's buffer: no new tensor. The first must be a fresh result
+    whose producer's backward does not read it (a matrix product's output, not a ReLU's or a normalisation's)."""
+    owned = tensors[0]
+    for x in tensors[1:]:
+        owned.add_(x)
+    return owned
+
+
 def mean_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     """Element-wise mean of same-shape tensors without stacking them (a stack is a k-times-larger copy, and so
     is its gradient)."""
@@ -71,4 +80,4 @@ def mean_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     return sum_of(tensors).div_(len(tensors))
 
 
-__all__ = ["mean_of", "sum_of", "unit_rows", "unit_rows_"]
+__all__ = ["mean_of", "sum_into", "sum_of", "unit_rows", "unit_rows_"]

@@ -21,6 +21,7 @@ object once (:func:`attach_csr`); sampled blocks and graphs without them use DGL
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -81,20 +82,69 @@ def _shared(a: sp.csr_matrix, built: list) -> tuple[torch.Tensor, torch.Tensor]:
     return pair
 
 
+def matrices(g) -> dict:
+    """``{etype: (A_e, A_e^T)}`` attached to ``g`` by :func:`attach_csr` (empty if none)."""
+    return getattr(g, _ATTR, {})
+
+
+def csr_from_parts(like: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """A CSR tensor with the structure of ``like`` and new ``values`` (one per stored entry, same order)."""
+    return _csr(like.crow_indices(), like.col_indices(), values, tuple(like.shape))
+
+
+@contextlib.contextmanager
+def replaced(g, overrides: dict):
+    """Inside the block, ``g``'s matrices for the etypes in ``overrides`` are the given ``(A, A^T)`` pairs."""
+    saved = matrices(g)
+    setattr(g, _ATTR, {**saved, **overrides})
+    try:
+        yield
+    finally:
+        setattr(g, _ATTR, saved)
+
+
 def has_csr(g, etype: str) -> bool:
     """True when ``g`` is a whole graph with attached matrices for ``etype`` (not a sampled block)."""
     return etype in getattr(g, _ATTR, {})
 
 
+ROWS_PER_BLOCK = 65_536  # a (65,536 x 64) float32 block is 16.8 MB: below glibc's mmap ceiling, served from the heap
+
+
+def _product(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``a @ x`` for a CSR ``a``, written a row block at a time into one output. torch's CSR product makes a
+    temporary as large as its result besides the result itself (measured: two 256 MB mappings, 125k page faults,
+    per product at 1M x 64); per block the temporary is 16.8 MB and reused from the heap."""
+    rows = a.shape[0]
+    out = torch.empty(rows, x.shape[1], dtype=x.dtype)
+    crow, col, val = a.crow_indices(), a.col_indices(), a.values()
+    for start in range(0, rows, ROWS_PER_BLOCK):
+        stop = min(start + ROWS_PER_BLOCK, rows)
+        lo, hi = int(crow[start]), int(crow[stop])
+        part = _csr(crow[start:stop + 1] - lo, col[lo:hi], val[lo:hi], (stop - start, a.shape[1]))
+        torch.mm(part, x, out=out[start:stop])
+    return out
+
+
 class _WeightedSum(torch.autograd.Function):
+    """``A @ x``, optionally followed by an in-place ReLU (one (n, h) buffer instead of two, and the backward's
+    mask reads the saved output, as ``relu``'s does)."""
+
     @staticmethod
-    def forward(ctx, a: torch.Tensor, at: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.at = at
-        return torch.sparse.mm(a, x)
+    def forward(ctx, a: torch.Tensor, at: torch.Tensor, x: torch.Tensor, relu: bool) -> torch.Tensor:
+        out = _product(a, x)
+        ctx.at, ctx.relu = at, relu
+        if relu:
+            out.relu_()
+            ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return None, None, torch.sparse.mm(ctx.at, grad.contiguous())
+        if ctx.relu:
+            (out,) = ctx.saved_tensors
+            grad = torch.ops.aten.threshold_backward(grad, out, 0.0)  # relu's own backward kernel
+        return None, None, _product(ctx.at, grad.contiguous()), None
 
 
 def weighted_sum_rows(g, etype: str, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
@@ -106,7 +156,7 @@ def weighted_sum_rows(g, etype: str, x: torch.Tensor, start: int, stop: int) -> 
     return torch.sparse.mm(part, x)
 
 
-def weighted_sum(g, etype: str, x: torch.Tensor) -> torch.Tensor:
-    """(n, h): row v = sum over ``etype`` edges u -> v of norm_uv * x[u]."""
+def weighted_sum(g, etype: str, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+    """(n, h): row v = sum over ``etype`` edges u -> v of norm_uv * x[u] (then ReLU if ``relu``)."""
     a, at = getattr(g, _ATTR)[etype]
-    return _WeightedSum.apply(a, at, x.contiguous())
+    return _WeightedSum.apply(a, at, x.contiguous(), relu)

@@ -64,6 +64,10 @@ class TrainConfig:
     candidates: int = 0  # softmax: 0 = all targets; else in-batch targets + this many shared uniform negatives
     warp_shuffles: int = 3
     warp_margin: float = 0.1
+    # Hide each step's positive co-purchase edges from that step's message passing, as held-out pairs are hidden
+    # at evaluation and in use (dualgnn/hiding.py), plus a random ``edge_dropout`` share of the other edges.
+    hide_positives: bool = True
+    edge_dropout: float = 0.0
     # --- optimisation
     lr: float = 5e-3
     weight_decay: float = 0.0
@@ -95,6 +99,7 @@ class TrainConfig:
             (self.candidates >= 0, f"candidates must be >= 0, not {self.candidates}"),
             (self.n_negatives >= 1, f"n_negatives must be >= 1, not {self.n_negatives}"),
             (self.warp_shuffles >= 1, f"warp_shuffles must be >= 1, not {self.warp_shuffles}"),
+            (0.0 <= self.edge_dropout < 1.0, f"edge_dropout must be in [0, 1), not {self.edge_dropout}"),
             (self.lr > 0, f"lr must be > 0, not {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
             (0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), not {self.ema_decay}"),
@@ -149,7 +154,7 @@ PRESETS: dict[str, dict] = {
     "paper": dict(
         hidden_dim=64, num_layers=3, aggregation="sum", self_term=False, activation="relu", layer_combine="last",
         separate_inputs=False, id_embeddings=False, id_dropout=0.0, target_bias=False, use_categorical=False, use_numeric=False,
-        blend=0.0, ema_decay=0.0,
+        blend=0.0, ema_decay=0.0, hide_positives=False, edge_dropout=0.0,
         loss="paper", asymmetry=True, use_coview=True, coview_weight=1.0, asym_weight=1.0, n_negatives=5,
         lr=1e-4, weight_decay=0.0, epochs=30, patience=30, batch_size=1024, fanouts=(20, 10, 10),
         max_steps_per_epoch=10**9,  # every batch of 1024 edges is a step, as published

@@ -18,6 +18,7 @@ import torch
 from dualgnn._dgl_compat import dgl
 from dualgnn.config import TrainConfig
 from dualgnn.graph import one_way_mask, symmetrise
+from dualgnn.hiding import EdgeHider
 from dualgnn.loss import FULL_SOFTMAX_MAX, SAMPLED_NEGATIVES, batch_loss, loss_weights, sampled_softmax_loss
 from dualgnn.model import DualGNN, NodeInputs
 from dualgnn.split import Split
@@ -38,8 +39,10 @@ class TrainEdges:
         self.cv_src = torch.from_numpy(cv.src) if cv is not None else torch.zeros(0, dtype=torch.int64)
         self.cv_dst = torch.from_numpy(cv.dst) if cv is not None else torch.zeros(0, dtype=torch.int64)
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
-        """(src, dst, one_way, cv_src, cv_dst) per batch; co-view pairs drawn in proportion to their count."""
+    def batches(self, batch_size: int, generator: torch.Generator, with_ids: bool = False) -> Iterator[tuple]:
+        """(src, dst, one_way, cv_src, cv_dst) per batch; co-view pairs drawn in proportion to their count.
+        ``with_ids``: (ids, batch) instead, ``ids`` the batch's positions in the co-purchase list (= edge ids of the
+        training graph's co-purchase relations)."""
         m, c = len(self.src), len(self.cv_src)
         perm = torch.randperm(m, generator=generator)
         n_batches = max(1, -(-m // batch_size))
@@ -47,7 +50,8 @@ class TrainEdges:
         for b in range(n_batches):
             idx = perm[b * batch_size:(b + 1) * batch_size]
             cv_idx = torch.randint(0, c, (cv_per_batch,), generator=generator) if c else torch.zeros(0, dtype=torch.int64)
-            yield self.src[idx], self.dst[idx], self.one_way[idx], self.cv_src[cv_idx], self.cv_dst[cv_idx]
+            batch = self.src[idx], self.dst[idx], self.one_way[idx], self.cv_src[cv_idx], self.cv_dst[cv_idx]
+            yield (idx, batch) if with_ids else batch
 
 
 def id_mask(n: int, warm: torch.Tensor, dropout: float, generator: torch.Generator) -> torch.Tensor:
@@ -93,9 +97,26 @@ def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: t
         total, grad_s, grad_t = _plain_chunks(config, s.detach(), t.detach(), batch, generator, known)
     else:
         total, grad_s, grad_t = _sampled_chunks(config, s.detach(), t.detach(), batch, generator)
-    # Dot products, not (s * grad_s).sum(): no (n, h) temporary.
-    surrogate = torch.dot(s.reshape(-1), grad_s.reshape(-1)) + torch.dot(t.reshape(-1), grad_t.reshape(-1))
-    return surrogate - surrogate.detach() + total
+    return _WithGradient.apply(s, t, grad_s, grad_t, total)
+
+
+class _WithGradient(torch.autograd.Function):
+    """A scalar equal to ``value`` whose gradient with respect to ``s`` and ``t`` is the precomputed ``grad_s`` and
+    ``grad_t`` (scaled by the upstream gradient): the chunked loss's gradients enter the GNN's backward pass as
+    they are, with no (n, h) product or copy."""
+
+    @staticmethod
+    def forward(ctx, s, t, grad_s, grad_t, value: float):
+        ctx.grads = (grad_s, grad_t)
+        return s.new_tensor(value)
+
+    @staticmethod
+    def backward(ctx, upstream):
+        grad_s, grad_t = ctx.grads
+        ctx.grads = None
+        if upstream.item() != 1.0:
+            grad_s, grad_t = grad_s * upstream, grad_t * upstream
+        return grad_s, grad_t, None, None, None
 
 
 def _chunks(batch: tuple, size: int) -> Iterator[tuple[int, tuple]]:
@@ -174,22 +195,32 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
         known = adjacency(edges.src.numpy(), edges.dst.numpy(), n)
 
     full_batch = full_batch_size(config, len(edges.src))
+    hider = EdgeHider(g, config.edge_dropout, config.aggregation == "weighted") if config.hide_positives or config.edge_dropout else None
+
+    def hidden(ids: torch.Tensor) -> torch.Tensor:
+        return hider.hidden(ids if config.hide_positives else ids[:0], generator)
 
     def full_epoch() -> Iterator[torch.Tensor]:
-        for batch in edges.batches(full_batch, generator):
-            s, t = model(g, inputs, id_mask=id_mask(n, warm, config.id_dropout, generator))
+        for ids, batch in edges.batches(full_batch, generator, with_ids=True):
+            mask = id_mask(n, warm, config.id_dropout, generator)
+            if hider is None:
+                s, t = model(g, inputs, id_mask=mask)
+            else:
+                with hider.without(hidden(ids)) as step_graph:
+                    s, t = model(step_graph, inputs, id_mask=mask)
             yield chunked_loss(config, s, t, batch, generator, known)
 
     sampler = dgl.dataloading.NeighborSampler(list(config.fanouts)) if mode == "sampled" else None
 
     def sampled_epoch() -> Iterator[torch.Tensor]:
-        for src, dst, one_way, cv_src, cv_dst in edges.batches(config.batch_size, generator):
+        for ids, (src, dst, one_way, cv_src, cv_dst) in edges.batches(config.batch_size, generator, with_ids=True):
             # Seeds: both ends of every pair, plus uniform negatives (they also widen the softmax's candidates).
             negatives = torch.randint(0, n, (len(src), config.n_negatives), generator=generator)
             seeds = torch.unique(torch.cat([src, dst, cv_src, cv_dst, negatives.flatten()]))
             # DGL's sampler draws from its own RNG: seed it from ours so runs (and resumes) repeat.
             dgl.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-            input_nodes, output_nodes, blocks = sampler.sample_blocks(g, {"product": seeds})
+            exclude = hider.exclude(hidden(ids)) if hider is not None else None
+            input_nodes, output_nodes, blocks = sampler.sample_blocks(g, {"product": seeds}, exclude_eids=exclude)
             input_nodes = input_nodes["product"] if isinstance(input_nodes, dict) else input_nodes
             mask = id_mask(n, warm, config.id_dropout, generator)
             s, t = model.forward_blocks(blocks, inputs, input_nodes, id_mask=mask)

@@ -39,9 +39,10 @@ from torch import nn
 
 from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
-from dualgnn.fused import mean_of, sum_of, unit_rows, unit_rows_
+from dualgnn.fused import mean_of, sum_into, sum_of, unit_rows, unit_rows_
 from dualgnn.loss import blended
-from dualgnn.spmm import attach_csr, has_csr, weighted_sum, weighted_sum_rows
+from dualgnn.fused_layer import BufferPool, dual_layer_step
+from dualgnn.spmm import attach_csr, has_csr, matrices, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
 ROWS_PER_CHUNK = 65_536  # row-block inference: a (65,536 x 64) float32 block is 16.8 MB, under glibc's mmap ceiling
@@ -123,6 +124,7 @@ class DualLayer(nn.Module):
         self.self_weight = nn.Linear(h, h, bias=False) if config.self_term else None
         # DirGNN: the reverse co-purchase relation gets its own weight, so direction is not washed out.
         self.reverse_weight = nn.Linear(h, h, bias=False) if config.reverse_relations else None
+        self.pool: BufferPool | None = None  # set by DualGNN: buffers shared by its layers' fused steps
         if config.aggregation == "attention":
             # One attention vector pair per message relation: s<-t (copurchase), t<-s, s<-s (coview), t<-t,
             # then the reverse relations s<-t (in-neighbours), t<-s (out-neighbours).
@@ -130,8 +132,16 @@ class DualLayer(nn.Module):
             self.attn_src = nn.Parameter(torch.randn(rels, h) * 0.1)
             self.attn_dst = nn.Parameter(torch.randn(rels, h) * 0.1)
 
+    def _propagate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
+        """The activation of AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows: (n_dst, h)."""
+        if self.config.aggregation == "weighted" and has_csr(g, etype):
+            # Whole graph: torch CSR products, several times faster than DGL's kernel, with the ReLU fused in
+            # (dualgnn/spmm.py).
+            return weighted_sum(g, etype, msg_src, relu=self.config.activation == "relu")
+        return self._act(self._aggregate(g, etype, msg_src, query_dst, rel))
+
     def _aggregate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
-        """AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows; returns (n_dst, h), zeros without edges."""
+        """AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows with DGL; (n_dst, h), zeros without edges."""
         agg = self.config.aggregation
         with g.local_scope():
             g.srcdata["m"] = msg_src
@@ -140,8 +150,6 @@ class DualLayer(nn.Module):
             elif agg == "mean":
                 g.update_all(fn.copy_u("m", "x"), fn.mean("x", "h"), etype=etype)
             elif agg == "weighted":
-                if has_csr(g, etype):  # whole graph: torch CSR products, several times faster (dualgnn/spmm.py)
-                    return weighted_sum(g, etype, msg_src)
                 g.update_all(fn.u_mul_e("m", "norm", "x"), fn.sum("x", "h"), etype=etype)
             else:
                 from dgl.nn.functional import edge_softmax
@@ -164,30 +172,48 @@ class DualLayer(nn.Module):
         """Reverse co-purchase view (W_rev): s_u from targets of u's IN-neighbours (w -> u: u is often bought
         before w too), t_v from sources of v's OUT-neighbours."""
         rs, rt = self.reverse_weight(s), self.reverse_weight(t)
-        s_rev = self._act(self._aggregate(g, CP, rt, qs, 4))  # pull along u' -> u: in-neighbours' targets
-        t_rev = self._act(self._aggregate(g, CP_BY, rs, qt, 5))  # pull along w -> v reversed: out-neighbours' sources
+        s_rev = self._propagate(g, CP, rt, qs, 4)  # pull along u' -> u: in-neighbours' targets
+        t_rev = self._propagate(g, CP_BY, rs, qt, 5)  # pull along w -> v reversed: out-neighbours' sources
         return s_rev, t_rev
 
+    def fused_ok(self, g) -> bool:
+        """Whether a whole-graph training step can use :func:`dualgnn.fused_layer.dual_layer_step` (same values
+        and gradients, a fraction of the (n, h) allocations)."""
+        c = self.config
+        return (self.pool is not None and torch.is_grad_enabled() and c.aggregation == "weighted" and c.dual
+                and c.use_coview and self.self_weight is not None and self.reverse_weight is None
+                and all(has_csr(g, e) for e in (CP, CP_BY, CV)))
+
     def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fused_ok(g):
+            mats = tuple(matrices(g)[e] for e in (CP, CP_BY, CV))
+            return dual_layer_step(s, t, self.weight.weight, self.self_weight.weight, mats,
+                                   self.config.activation == "relu", self.pool)
         n_dst = g.num_dst_nodes()
         ms, mt = self.weight(s), self.weight(t)
         qs, qt = ms[:n_dst], mt[:n_dst]
-        s_terms = [self._act(self._aggregate(g, CP_BY, mt, qs, 0))]  # targets of out-neighbours
-        t_terms = [self._act(self._aggregate(g, CP, ms, qt, 1))]  # sources of in-neighbours
+        s_terms = [self._propagate(g, CP_BY, mt, qs, 0)]  # targets of out-neighbours
+        t_terms = [self._propagate(g, CP, ms, qt, 1)]  # sources of in-neighbours
         if self.config.use_coview:
-            s_terms.append(self._act(self._aggregate(g, CV, ms, qs, 2)))
-            t_terms.append(self._act(self._aggregate(g, CV, mt, qt, 3)))
+            s_terms.append(self._propagate(g, CV, ms, qs, 2))
+            t_terms.append(self._propagate(g, CV, mt, qt, 3))
         if self.reverse_weight is not None:
             s_rev, t_rev = self._reverse(g, s, t, qs, qt)
             s_terms.append(s_rev)
             t_terms.append(t_rev)
+        total = sum_of
         if self.self_weight is not None:
-            s_terms.append(self.self_weight(s[:n_dst]))
-            t_terms.append(self.self_weight(t[:n_dst]))
+            # A whole graph's s[:n] is a view whose backward makes a zero-filled (n, h) copy: skip it.
+            own_s, own_t = (s, t) if n_dst == len(s) else (s[:n_dst], t[:n_dst])
+            s_terms.insert(0, self.self_weight(own_s))
+            t_terms.insert(0, self.self_weight(own_t))
+            total = sum_into  # the self terms are fresh matrix products: the others are added into them
         if not self.config.dual:
             # One vector per product: both roles merge into the same embedding.
-            s_terms = t_terms = [sum_of(s_terms + t_terms)]
-        return unit_rows(sum_of(s_terms)), unit_rows(sum_of(t_terms))
+            both = total(s_terms + t_terms)
+            return unit_rows(both), unit_rows(both)
+        s_out, t_out = total(s_terms), total(t_terms)
+        return unit_rows(s_out), unit_rows(t_out)
 
 
     @torch.no_grad()
@@ -222,6 +248,9 @@ class DualGNN(nn.Module):
         h = config.hidden_dim
         self.to_target = nn.Linear(h, h, bias=False) if config.separate_inputs else None
         self.layers = nn.ModuleList([DualLayer(config) for _ in range(config.num_layers)])
+        self.pool = BufferPool()
+        for layer in self.layers:
+            layer.pool = self.pool
         if config.target_bias and config.dual:
             # Popularity of a target, from its vector (so cold products get one) plus a per-product correction.
             self.bias = nn.Linear(h, 1)
@@ -232,8 +261,10 @@ class DualGNN(nn.Module):
                 id_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-0 (s, t): both start from X_u (paper), or from two projections of it (``separate_inputs``)."""
         x = self.tower(inputs, ids, id_mask)
-        t = self.to_target(x) if self.to_target is not None else x
-        return unit_rows(x), unit_rows(t)
+        if self.to_target is None:
+            u = unit_rows(x)  # one tensor for both roles (nothing modifies layer states in place)
+            return u, u
+        return unit_rows(x), unit_rows(self.to_target(x))
 
     def combine(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Final (s, t) from per-layer states (each trimmed to the output nodes): the last, or the mean of all."""
@@ -257,6 +288,10 @@ class DualGNN(nn.Module):
     def serve(self, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The vectors every score uses (exported, indexed, cold start): see :func:`blended`."""
         return blended(s, t, self.config.blend)
+
+    def clear_buffers(self) -> None:
+        """Free the buffers the fused training steps keep between steps."""
+        self.pool.clear()
 
     def rows_ok(self, g) -> bool:
         """Whether :meth:`embed_rows` can run on ``g`` (else it falls back to the whole-graph forward)."""

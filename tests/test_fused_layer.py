@@ -1,0 +1,87 @@
+"""The hand-written whole-graph layer step (dualgnn/fused_layer.py) equals the autograd composition of
+DualLayer.forward: outputs and every gradient, over several steps with buffers reused from its pool."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dualgnn.config import TrainConfig
+from dualgnn.fused_layer import BufferPool, product_into
+from dualgnn.model import NodeInputs, build_model
+from dualgnn.split import SplitSettings, make_split
+from dualgnn.train import training_graph
+from tests.planted_graph import planted
+
+torch.set_num_threads(2)
+
+
+def _run(model, g, inputs, fused: bool, steps: int = 3):
+    """Per step: (s, t) and every parameter's gradient, for a loss that weighs each output cell differently."""
+    for layer in model.layers:
+        layer.pool = model.pool if fused else None
+    rng = torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(steps):
+        model.zero_grad()
+        s, t = model(g, inputs)
+        ws, wt = torch.randn(s.shape, generator=rng), torch.randn(t.shape, generator=rng)
+        ((s * ws).sum() + (t * wt).sum()).backward()
+        out.append(([s.detach().clone(), t.detach().clone()],
+                    {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
+    return out
+
+
+@pytest.mark.parametrize("overrides", [{}, {"activation": "none"}, {"num_layers": 3, "layer_combine": "last"}])
+def test_fused_step_equals_the_autograd_layer(overrides):
+    graph, feats, *_ = planted()
+    config = TrainConfig.preset("default", hidden_dim=8, id_dropout=0.0, **overrides)
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
+    g = training_graph(graph, split, config)
+    inputs = NodeInputs.from_features(feats)
+    torch.manual_seed(0)
+    model = build_model(config, inputs)
+    assert all(layer.fused_ok(g) for layer in model.layers)
+    fused, plain = _run(model, g, inputs, True), _run(model, g, inputs, False)
+    assert len(model.pool) > 0  # buffers came back for reuse
+    for (f_out, f_grads), (p_out, p_grads) in zip(fused, plain):
+        for a, b in zip(f_out, p_out):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert f_grads.keys() == p_grads.keys() and any("layers" in k for k in f_grads)
+        for k in f_grads:
+            torch.testing.assert_close(f_grads[k], p_grads[k], atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_fused_step_is_used_only_where_it_applies():
+    graph, feats, *_ = planted()
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
+    inputs = NodeInputs.from_features(feats)
+    for overrides, expected in (({}, True), ({"aggregation": "sum"}, False), ({"reverse_relations": True}, False),
+                                ({"self_term": False}, False), ({"use_coview": False}, False)):
+        config = TrainConfig.preset("default", hidden_dim=8, **overrides)
+        model = build_model(config, inputs)
+        g = training_graph(graph, split, config)
+        assert model.layers[0].fused_ok(g) is expected, overrides
+        with torch.no_grad():  # inference never takes it (no backward to hand the buffers back)
+            assert not model.layers[0].fused_ok(g)
+
+
+def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
+    import dualgnn.fused_layer as fl
+
+    pool = BufferPool()
+    a = pool.take(4, 3)
+    pool.give(a)
+    assert pool.take(4, 3) is a and pool.take(4, 3) is not a
+    pool.give(a)
+    pool.clear()
+    assert len(pool) == 0
+    monkeypatch.setattr(fl, "ROWS_PER_BLOCK", 3)
+    rng = np.random.default_rng(0)
+    dense = torch.from_numpy((rng.random((10, 7)) < 0.3) * rng.random((10, 7))).float()
+    x = torch.randn(7, 4)
+    out = product_into(torch.empty(10, 4), dense.to_sparse_csr(), x)
+    torch.testing.assert_close(out, dense @ x)
+    product_into(out, dense.to_sparse_csr(), x, accumulate=True)
+    torch.testing.assert_close(out, 2 * dense @ x)

@@ -1,6 +1,6 @@
 """Time whole-graph training steps without a profiler: wall, user and system CPU, page faults, peak memory.
 
-    python bench/step_timer.py GRAPH_DIR [--steps 3] [--fast-alloc] [--blend 0]   # GRAPH_DIR from build-graph
+    python bench/step_timer.py GRAPH_DIR [--steps 3] [--fast-alloc] [--blend 0] [--set k=v ...] # GRAPH_DIR from build-graph
     THP_MEM_ALLOC_ENABLE=0 python bench/step_timer.py GRAPH_DIR                    # without huge pages
     python bench/step_timer.py GRAPH_DIR --code OTHER_CHECKOUT                     # another version's code
 
@@ -13,6 +13,7 @@ the output, as one JSON line. Run versions one after the other on a quiet machin
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import resource
@@ -29,16 +30,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fast-alloc", action="store_true", help="dualgnn.memory.keep_freed_memory() first")
     ap.add_argument("--blend", type=float, default=None, help="override the default preset's blend")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="other TrainConfig overrides")
     ap.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1],
                     help="repository whose dualgnn package to time (default: this one)")
     args = ap.parse_args()
     sys.path.insert(0, str(args.code))
     import dualgnn  # noqa: F401  (before torch: it may set torch's huge-page switch)
 
-    if args.fast_alloc:
-        from dualgnn.memory import keep_freed_memory
-
-        keep_freed_memory()
     import torch
 
     torch.set_num_threads(args.threads)
@@ -52,7 +50,10 @@ def main() -> None:
 
     graph, features = load_graph(args.graph), Features.load(args.graph)
     split = make_split(graph, SplitSettings())
-    config = TrainConfig.preset("default", **({} if args.blend is None else {"blend": args.blend}))
+    overrides = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    if args.blend is not None:
+        overrides["blend"] = args.blend
+    config = TrainConfig.preset("default", **overrides)
     g = training_graph(graph, split, config)
     inputs = NodeInputs.from_features(features)
     model = build_model(config, inputs)
@@ -63,6 +64,12 @@ def main() -> None:
             return torch.optim.Adam(m.parameters(), lr=c.lr)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
+    try:  # as the trainer: the optimiser state exists before the first step
+        from dualgnn.train import init_optimizer_state
+
+        init_optimizer_state(optimizer)
+    except ImportError:  # versions before it
+        pass
     edges = TrainEdges(split, config, graph.num_products)
     # dualgnn.sampling.full_batch_size, spelled out: --code may point at a checkout that predates it.
     batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
@@ -73,6 +80,10 @@ def main() -> None:
     batches = endless()
     warm = torch.ones(graph.num_products)
 
+    if args.fast_alloc:  # as ``train(fast_alloc=True)``: from the first step on
+        from dualgnn.memory import keep_freed_memory
+
+        keep_freed_memory()
     rows = []
     for i in range(args.steps + 1):
         r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()

@@ -45,11 +45,6 @@ def train_command(
     from dualgnn.split import SplitSettings
     from dualgnn.train import train
 
-    if fast_alloc:
-        from dualgnn.memory import keep_freed_memory
-
-        if not keep_freed_memory():
-            console.print("[yellow]warning:[/] --fast-alloc needs glibc; training with the default allocator")
     if threads > 0:
         torch.set_num_threads(threads)
     overrides = {k: v for k, v in dict(epochs=epochs, num_layers=layers, hidden_dim=dim, loss=loss,
@@ -68,7 +63,8 @@ def train_command(
     if not quiet:
         console.print(f"training {preset} preset on {graph.num_products:,} products, "
                       f"{len(split.train_copurchase):,} training edges ({split_kind} split)")
-    result = train(graph, features, split, config, out_dir=work, resume=resume, progress=not quiet)
+    result = train(graph, features, split, config, out_dir=work, resume=resume, progress=not quiet,
+                   fast_alloc=fast_alloc)
     save_model(out, result, graph_fingerprint(graph))
     split.save(out / "split.npz")  # evaluate checks a model is scored on the split it was trained on
     shutil.rmtree(work, ignore_errors=True)

@@ -162,21 +162,44 @@ def test_auto_mode_keeps_big_graphs_in_memory_when_they_fit():
 def test_ema_averages_the_weights_and_is_what_gets_exported(world):
     """With ema_decay the exported vectors come from averaged weights: different from the raw run's, and the
     averaging warms up (the first update copies the weights, later ones move a fraction of the way)."""
-    from dualgnn.train import update_ema
+    from dualgnn.train import new_ema, update_ema
 
     model = torch.nn.Linear(2, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    ema = update_ema(None, model, 0.9, 1)
+    ema = update_ema(new_ema(model, 0.9), model, 0.9, 1)  # buffers made in advance: the first step copies
+    assert torch.equal(ema["weight"], update_ema(None, model, 0.9, 1)["weight"])
     with torch.no_grad():
         model.weight.fill_(3.0)
     ema = update_ema(ema, model, 0.9, 100)  # decay 0.9: 1 + 0.1 * (3 - 1)
     assert torch.allclose(ema["weight"], torch.full((1, 2), 1.2))
-    ema = update_ema(ema, model, 0.9, 1)  # warm-up decay (1 + 1) / (10 + 1)
-    assert torch.allclose(ema["weight"], torch.full((1, 2), 1.2 + (1 - 2 / 11) * 1.8))
+    ema = update_ema(ema, model, 0.9, 2)  # warm-up decay (1 + 2) / (10 + 2)
+    assert torch.allclose(ema["weight"], torch.full((1, 2), 1.2 + (1 - 3 / 12) * 1.8))
     assert update_ema(ema, model, 0.0, 5) is None
     graph, feats, split, *_ = world
     plain = train(graph, feats, split, TrainConfig.preset("default", **FAST, ema_decay=0.0), progress=False)
     averaged = train(graph, feats, split, TrainConfig.preset("default", **FAST, ema_decay=0.9), progress=False)
     assert not np.allclose(plain.source, averaged.source)
     assert averaged.best_val > 0.5
+
+
+def test_optimizer_state_made_up_front_changes_nothing(world):
+    """init_optimizer_state gives the same trajectory as Adam's lazy state (same weights after two steps)."""
+    from dualgnn.train import init_optimizer_state, make_optimizer
+
+    results = []
+    for eager in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        opt = make_optimizer(model, TrainConfig.preset("default", weight_decay=1e-3))
+        if eager:
+            init_optimizer_state(opt)
+            assert all(len(opt.state[p]) for p in model.parameters())
+            assert all(p.grad is None for p in model.parameters())
+        for step in range(2):
+            opt.zero_grad()
+            model(torch.ones(2, 4) * (step + 1)).pow(2).sum().backward()
+            opt.step()
+        results.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)

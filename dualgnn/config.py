@@ -65,7 +65,7 @@ class TrainConfig:
     warp_shuffles: int = 3
     warp_margin: float = 0.1
     # Hide each step's positive co-purchase edges from that step's message passing, as held-out pairs are hidden
-    # at evaluation and in use (dualgnn/hiding.py), plus a random ``edge_dropout`` share of the other edges.
+    # at evaluation and in use (dualgnn/hiding.py), plus (whole-graph steps) a random ``edge_dropout`` share of all.
     hide_positives: bool = True
     edge_dropout: float = 0.0
     # --- optimisation

@@ -1,13 +1,14 @@
 """How the process gets memory for big tensors: the lean default, or a faster policy that keeps freed memory.
 
-Why it matters: a whole-graph training step at 1M products allocates and frees about a hundred (n, hidden)
-tensors of 256 MB. glibc serves every allocation above 32 MB (a limit ``mallopt`` cannot raise) with a fresh
-``mmap`` and unmaps it on free, so the kernel faults in and zeroes every page again on the next step. Measured on
-the 1M synthetic catalog (2 cores, ``bench/step_timer.py``, steady-state steps): about 21 s a step with the default
-policy (transparent huge pages on, see ``dualgnn/__init__.py``) at 9.0 GB peak, against 13-14 s a step when every
-allocation comes from one heap that is never returned, at 14.4 GB peak (a whole ``dualgnn train`` epoch: 236 s
-instead of 363-376 s, 19.2 GB peak instead of 11.5 GB): the freed blocks are reused, but the heap fragments. :func:`keep_freed_memory` switches to the second policy, for machines with memory to spare
-(``dualgnn train --fast-alloc``).
+Why it matters: at 1M products an (n, hidden) float32 tensor is 256 MB. glibc serves every allocation above 32 MB
+(a limit ``mallopt`` cannot raise) with a fresh ``mmap`` and returns it on free, so the kernel faults in and zeroes
+every page again on the next step. The training layer now keeps most of its (n, h) buffers itself
+(dualgnn/fused_layer.py); what is left (input tower, layer mean, loss gradients) still costs kernel time. Measured
+on the 1M synthetic catalog (2 cores, ``bench/step_timer.py``, steady-state steps): 17.5 s a step with the default
+policy (transparent huge pages on, see ``dualgnn/__init__.py``; 8 s of it system time) at 9.8 GB peak, against
+13.5 s when every allocation from the first step on comes from one heap that is never returned, at 11.7 GB for
+the steps (a whole ``dualgnn train`` run peaked at 16.2 GB: the heap fragments). :func:`keep_freed_memory`
+switches to the second policy, for machines with memory to spare (``dualgnn train --fast-alloc``).
 """
 
 from __future__ import annotations

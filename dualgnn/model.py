@@ -42,10 +42,10 @@ from dualgnn.config import TrainConfig
 from dualgnn.fused import mean_of, sum_into, sum_of, unit_rows, unit_rows_
 from dualgnn.loss import blended
 from dualgnn.fused_layer import BufferPool, dual_layer_step
-from dualgnn.spmm import attach_csr, has_csr, matrices, weighted_sum, weighted_sum_rows
+from dualgnn.spmm import ROWS_PER_BLOCK, attach_csr, has_csr, matrices, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
-ROWS_PER_CHUNK = 65_536  # row-block inference: a (65,536 x 64) float32 block is 16.8 MB, under glibc's mmap ceiling
+ROWS_PER_CHUNK = ROWS_PER_BLOCK  # row-block inference: (65,536 x 64) float32 blocks of 16.8 MB, under the mmap ceiling
 
 
 @dataclass

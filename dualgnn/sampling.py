@@ -195,7 +195,9 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
         known = adjacency(edges.src.numpy(), edges.dst.numpy(), n)
 
     full_batch = full_batch_size(config, len(edges.src))
-    hider = EdgeHider(g, config.edge_dropout, config.aggregation == "weighted") if config.hide_positives or config.edge_dropout else None
+    hider = None
+    if config.hide_positives or config.edge_dropout:
+        hider = EdgeHider(g, config.edge_dropout, config.aggregation == "weighted")
 
     def hidden(ids: torch.Tensor) -> torch.Tensor:
         return hider.hidden(ids if config.hide_positives else ids[:0], generator)
@@ -219,7 +221,9 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
             seeds = torch.unique(torch.cat([src, dst, cv_src, cv_dst, negatives.flatten()]))
             # DGL's sampler draws from its own RNG: seed it from ours so runs (and resumes) repeat.
             dgl.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-            exclude = hider.exclude(hidden(ids)) if hider is not None else None
+            # The batch's own edges only: a random share of all edges per 1,024-edge batch would cost more than
+            # the batch (edge_dropout applies to whole-graph steps).
+            exclude = hider.exclude(ids) if config.hide_positives else None
             input_nodes, output_nodes, blocks = sampler.sample_blocks(g, {"product": seeds}, exclude_eids=exclude)
             input_nodes = input_nodes["product"] if isinstance(input_nodes, dict) else input_nodes
             mask = id_mask(n, warm, config.id_dropout, generator)

@@ -111,19 +111,29 @@ def has_csr(g, etype: str) -> bool:
 ROWS_PER_BLOCK = 65_536  # a (65,536 x 64) float32 block is 16.8 MB: below glibc's mmap ceiling, served from the heap
 
 
-def _product(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``a @ x`` for a CSR ``a``, written a row block at a time into one output. torch's CSR product makes a
+def row_block(a: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Rows ``start:stop`` of a CSR matrix as a CSR matrix (views of its index and value arrays)."""
+    crow = a.crow_indices()
+    lo, hi = int(crow[start]), int(crow[stop])
+    return _csr(crow[start:stop + 1] - lo, a.col_indices()[lo:hi], a.values()[lo:hi], (stop - start, a.shape[1]))
+
+
+def product_into(out: torch.Tensor, a: torch.Tensor, x: torch.Tensor, accumulate: bool = False) -> torch.Tensor:
+    """``out = a @ x`` (or ``out += a @ x``) for a CSR ``a``, a row block at a time. torch's CSR product makes a
     temporary as large as its result besides the result itself (measured: two 256 MB mappings, 125k page faults,
     per product at 1M x 64); per block the temporary is 16.8 MB and reused from the heap."""
     rows = a.shape[0]
-    out = torch.empty(rows, x.shape[1], dtype=x.dtype)
-    crow, col, val = a.crow_indices(), a.col_indices(), a.values()
     for start in range(0, rows, ROWS_PER_BLOCK):
         stop = min(start + ROWS_PER_BLOCK, rows)
-        lo, hi = int(crow[start]), int(crow[stop])
-        part = _csr(crow[start:stop + 1] - lo, col[lo:hi], val[lo:hi], (stop - start, a.shape[1]))
-        torch.mm(part, x, out=out[start:stop])
+        if accumulate:
+            out[start:stop].addmm_(row_block(a, start, stop), x)
+        else:
+            torch.mm(row_block(a, start, stop), x, out=out[start:stop])
     return out
+
+
+def _product(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return product_into(torch.empty(a.shape[0], x.shape[1], dtype=x.dtype), a, x)
 
 
 class _WeightedSum(torch.autograd.Function):
@@ -149,11 +159,7 @@ class _WeightedSum(torch.autograd.Function):
 
 def weighted_sum_rows(g, etype: str, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     """Rows ``start:stop`` of :func:`weighted_sum` (no autograd): a product with a row slice of ``A_e``."""
-    a = getattr(g, _ATTR)[etype][0]
-    crow = a.crow_indices()
-    lo, hi = int(crow[start]), int(crow[stop])
-    part = _csr(crow[start:stop + 1] - lo, a.col_indices()[lo:hi], a.values()[lo:hi], (stop - start, a.shape[1]))
-    return torch.sparse.mm(part, x)
+    return torch.sparse.mm(row_block(getattr(g, _ATTR)[etype][0], start, stop), x)
 
 
 def weighted_sum(g, etype: str, x: torch.Tensor, relu: bool = False) -> torch.Tensor:

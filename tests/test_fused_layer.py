@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from dualgnn.config import TrainConfig
-from dualgnn.fused_layer import BufferPool, product_into
+from dualgnn.fused_layer import BufferPool
+from dualgnn.spmm import product_into
 from dualgnn.model import NodeInputs, build_model
 from dualgnn.split import SplitSettings, make_split
 from dualgnn.train import training_graph
@@ -68,7 +69,7 @@ def test_fused_step_is_used_only_where_it_applies():
 
 
 def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
-    import dualgnn.fused_layer as fl
+    import dualgnn.spmm as spmm
 
     pool = BufferPool()
     a = pool.take(4, 3)
@@ -77,7 +78,10 @@ def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
     pool.give(a)
     pool.clear()
     assert len(pool) == 0
-    monkeypatch.setattr(fl, "ROWS_PER_BLOCK", 3)
+    capped = BufferPool(max_free=2)
+    capped.give(*(capped.take(4, 3) for _ in range(5)))
+    assert len(capped) == 2  # the rest are freed, not kept
+    monkeypatch.setattr(spmm, "ROWS_PER_BLOCK", 3)
     rng = np.random.default_rng(0)
     dense = torch.from_numpy((rng.random((10, 7)) < 0.3) * rng.random((10, 7))).float()
     x = torch.randn(7, 4)

@@ -8,9 +8,9 @@ import sys
 
 CODE = """
 import os, sys
-from dualgnn.memory import keep_freed_memory
+from dualgnn.memory import keep_freed_memory, release_freed_memory
 import torch
-ok = keep_freed_memory() if sys.argv[1] == "fast" else None
+ok = keep_freed_memory() if sys.argv[1] != "default" else None
 def resident_mb():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -18,6 +18,8 @@ base = resident_mb()
 x = torch.ones(40_000_000)  # 160 MB, above glibc's 32 MB mmap ceiling
 total = float(x.sum())
 del x
+if sys.argv[1] == "fast+release":
+    release_freed_memory()
 print(ok, round(resident_mb() - base), total)
 """
 
@@ -36,3 +38,9 @@ def test_fast_policy_keeps_freed_memory_mapped_for_reuse():
 def test_default_policy_returns_big_tensors_to_the_system():
     _, kept_mb, total = _run("default")
     assert total == "40000000.0" and int(kept_mb) < 20
+
+
+def test_release_gives_the_kept_memory_back():
+    """After an epoch's steps the trainer hands the kept heap back before validation."""
+    ok, kept_mb, total = _run("fast+release")
+    assert ok == "True" and total == "40000000.0" and int(kept_mb) < 20

@@ -109,3 +109,16 @@ def test_sampled_blocks_exclude_the_hidden_edges(planted_split):
     hidden = set(ids.tolist())
     assert sampled and not (sampled & hidden) and not (sampled_by & hidden)
     assert sampled == set(range(len(cp))) - hidden  # fan-out above every degree: everything else is sampled
+
+
+def test_a_batch_that_is_most_of_the_graph_hides_only_a_capped_share(planted_split):
+    from dualgnn.hiding import MAX_HIDDEN_SHARE
+
+    graph, feats, split = planted_split
+    g = training_graph(graph, split, TrainConfig.preset("default"))
+    m = g.num_edges("copurchase")
+    everything = torch.arange(m)
+    hidden = EdgeHider(g, 0.0, True).hidden(everything, torch.Generator().manual_seed(0))
+    assert len(hidden) == int(MAX_HIDDEN_SHARE * m) and len(torch.unique(hidden)) == len(hidden)
+    small = everything[: int(MAX_HIDDEN_SHARE * m) // 2]
+    assert torch.equal(EdgeHider(g, 0.0, True).hidden(small, torch.Generator().manual_seed(0)), small)

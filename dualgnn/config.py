@@ -66,7 +66,8 @@ class TrainConfig:
     warp_margin: float = 0.1
     # Hide each step's positive co-purchase edges from that step's message passing, as held-out pairs are hidden
     # at evaluation and in use (dualgnn/hiding.py), plus (whole-graph steps) a random ``edge_dropout`` share of all.
-    hide_positives: bool = True
+    # Off by default: +0.006 HR@10 on music over two seeds (within the seed spread), -0.029 on gift cards.
+    hide_positives: bool = False
     edge_dropout: float = 0.0
     # --- optimisation
     lr: float = 5e-3

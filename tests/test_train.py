@@ -203,3 +203,12 @@ def test_optimizer_state_made_up_front_changes_nothing(world):
         results.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["full", "sampled"])
+def test_training_with_hidden_positives_learns_the_planted_graph(world, mode):
+    """hide_positives (and edge_dropout on whole-graph steps) through the real trainer, both step kinds."""
+    graph, feats, split, *_ = world
+    config = TrainConfig.preset("default", **FAST, hide_positives=True, edge_dropout=0.1, mode=mode)
+    result = train(graph, feats, split, config, progress=False)
+    assert result.best_val > 0.5

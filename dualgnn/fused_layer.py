@@ -106,14 +106,13 @@ class _DualLayerStep(torch.autograd.Function):
         g_zs, g_zt = g_z
         g_ms, g_mt, tmp = pool.take(n, h), pool.take(n, h), pool.take(n, h)
         # s' reads mt through A_by and ms through C; t' reads ms through A and mt through C.
-        filled = {id(g_ms): False, id(g_mt): False}
+        # The first two routes write g_mt and g_ms, the last two add to them.
         routes = ((g_zs, a_by_t, g_mt), (g_zs, c_t, g_ms), (g_zt, a_t, g_ms), (g_zt, c_t, g_mt))
         for i, (g, mat_t, into) in enumerate(routes):
             src = g
             if ctx.relu:
                 src = torch.ops.aten.threshold_backward.grad_input(g, kept[i], 0.0, grad_input=tmp)
-            product_into(into, mat_t, src, accumulate=filled[id(into)])
-            filled[id(into)] = True
+            product_into(into, mat_t, src, accumulate=i >= 2)
         g_s = torch.mm(g_ms, weight).addmm_(g_zs, self_weight)
         g_t = torch.mm(g_mt, weight).addmm_(g_zt, self_weight)
         g_w = g_ms.t() @ s + g_mt.t() @ t

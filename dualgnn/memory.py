@@ -22,18 +22,25 @@ _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 
 
+def _glibc(name: str, argtypes: list):
+    """The C library's function ``name`` (ctypes, int result), or None where it is not glibc's."""
+    try:
+        fn = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = argtypes, ctypes.c_int
+    return fn
+
+
 def keep_freed_memory() -> bool:
     """Serve every allocation from one glibc heap and never give freed memory back to the system.
 
     Process-wide and not undoable: call it once, early, before the training loop. Returns False (and changes
     nothing) where the C library is not glibc.
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc("mallopt", [ctypes.c_int, ctypes.c_int])
+    if mallopt is None:
         return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = mallopt(_M_ARENA_MAX, 1) and mallopt(_M_MMAP_MAX, 0)
     ok = ok and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
     return bool(ok)
@@ -43,12 +50,9 @@ def release_freed_memory() -> bool:
     """Give the heap's free pages back to the system now (glibc ``malloc_trim(0)``). Training calls it after each
     epoch's steps: validation and checkpoints then start from the live memory, not from the steps' high-water
     mark, and the next epoch's first step faults its memory back in. False where the C library is not glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    trim = _glibc("malloc_trim", [ctypes.c_size_t])
+    if trim is None:
         return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
     return True
 

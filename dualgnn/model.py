@@ -45,7 +45,11 @@ from dualgnn.fused_layer import BufferPool, dual_layer_step
 from dualgnn.spmm import ROWS_PER_BLOCK, attach_csr, has_csr, matrices, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
-ROWS_PER_CHUNK = ROWS_PER_BLOCK  # row-block inference: (65,536 x 64) float32 blocks of 16.8 MB, under the mmap ceiling
+
+
+def whole_graph_csr(g) -> bool:
+    """``g`` is a whole graph with CSR matrices for all three relations (dualgnn/spmm.py)."""
+    return all(has_csr(g, e) for e in (CP, CP_BY, CV))
 
 
 @dataclass
@@ -182,7 +186,7 @@ class DualLayer(nn.Module):
         c = self.config
         return (self.pool is not None and torch.is_grad_enabled() and c.aggregation == "weighted" and c.dual
                 and c.use_coview and self.self_weight is not None and self.reverse_weight is None
-                and all(has_csr(g, e) for e in (CP, CP_BY, CV)))
+                and whole_graph_csr(g))
 
     def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fused_ok(g):
@@ -214,7 +218,6 @@ class DualLayer(nn.Module):
             return unit_rows(both), unit_rows(both)
         s_out, t_out = total(s_terms), total(t_terms)
         return unit_rows(s_out), unit_rows(t_out)
-
 
     @torch.no_grad()
     def forward_rows(self, g, s: torch.Tensor, t: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -297,11 +300,11 @@ class DualGNN(nn.Module):
         """Whether :meth:`embed_rows` can run on ``g`` (else it falls back to the whole-graph forward)."""
         c = self.config
         return (c.aggregation == "weighted" and c.dual and not c.reverse_relations and self.to_target is None
-                and all(has_csr(g, e) for e in (CP, CP_BY, CV)))
+                and whole_graph_csr(g))
 
     @torch.no_grad()
     def embed_rows(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None,
-                   chunk: int = ROWS_PER_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+                   chunk: int = ROWS_PER_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
         """``serve(*forward(g, inputs, id_mask))`` computed layer by layer over blocks of ``chunk`` rows (the
         layer-wise inference of large-graph GNNs). Same values; about a third of the whole-graph temporaries,
         which at 1M products are 256 MB fresh mappings each (README "Performance")."""

@@ -114,17 +114,15 @@ def update_ema(ema: dict | None, model: torch.nn.Module, decay: float, step: int
     if decay <= 0:
         return None
     decay = min(decay, (1.0 + step) / (10.0 + step))
+    fresh = ema is None or step <= 1  # the average starts at the first step's weights
+    if ema is None:
+        ema = new_ema(model, decay)
     with torch.no_grad():
-        current = model.state_dict()
-        if ema is None:
-            return {k: v.detach().clone() for k, v in current.items()}
-        for k, v in current.items():
-            if step <= 1:  # buffers made in advance (new_ema): the average starts at the first step's weights
+        for k, v in model.state_dict().items():
+            if fresh or not v.is_floating_point():
                 ema[k].copy_(v)
-            elif v.is_floating_point():
-                ema[k].lerp_(v, 1.0 - decay)
             else:
-                ema[k].copy_(v)
+                ema[k].lerp_(v, 1.0 - decay)
     return ema
 
 

@@ -29,15 +29,16 @@ from dualgnn.spmm import product_into
 
 class BufferPool:
     """Free (rows, cols) float32 buffers kept for reuse: :meth:`take` returns one (contents undefined),
-    :meth:`give` hands it back. Buffers never leave the layer's own code, so nothing outside sees them reused.
+    :meth:`give` hands it back. Buffers never leave the fused steps' own code, so nothing outside sees them reused.
 
-    At most ``max_free`` buffers of a shape are kept; more are freed. Unbounded, the pool ends a training step
-    holding every buffer the two layers used (13 at 1M: 3.3 GB) while the input tower's and the loss's own
-    tensors are allocated beside them: a whole 1M training run then peaked at 12.8 GB, against 11.0 GB with
-    six, which is what the first layer's forward pass takes at the start of the next step (same epoch time).
+    At most ``max_free`` buffers of a shape are kept; more are freed. While only the layers drew on the pool, a
+    cap of six measured best (an unbounded pool held the layers' 13 buffers beside the tower's and the loss's own
+    tensors: a 1M run peaked at 12.8 GB against 11.0 GB). Since the whole forward pass draws on it
+    (dualgnn/fused_encoder.py), the pool holds what one step needs at its peak and nothing else allocates those
+    tensors, so the cap only guards against misuse.
     """
 
-    def __init__(self, max_free: int = 6) -> None:
+    def __init__(self, max_free: int = 64) -> None:
         self._free: dict[tuple, list[torch.Tensor]] = {}
         self.max_free = max_free
 
@@ -59,66 +60,96 @@ class BufferPool:
         return sum(len(v) for v in self._free.values())
 
 
+def _normalise_(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale the rows of ``z`` to unit norm in place (as :func:`dualgnn.fused.unit_rows`); (inv, clamped) for
+    :func:`_unit_backward_`."""
+    inv = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
+    clamped = inv <= EPS
+    inv.clamp_min_(EPS).reciprocal_()
+    z.mul_(inv)
+    return inv, clamped
+
+
+def _unit_backward_(g: torch.Tensor, y: torch.Tensor, inv: torch.Tensor, clamped: torch.Tensor,
+                    out: torch.Tensor) -> torch.Tensor:
+    """The gradient through ``y = unit_rows(z)``: (g - y (g . y)) * inv, written into ``out`` (may be ``g``)."""
+    dot = torch.einsum("ij,ij->i", g, y).unsqueeze(-1).masked_fill_(clamped, 0.0)
+    if out is not g:
+        out.copy_(g)
+    return out.addcmul_(y, dot, value=-1.0).mul_(inv)
+
+
+def layer_forward(s, t, weight, self_weight, mats, relu: bool, pool: BufferPool, new) -> tuple:
+    """(s', t', saved) of the default layer; ``new()`` gives the two output buffers (fresh or pooled),
+    ``saved`` is what :func:`layer_backward` needs."""
+    (a, _), (a_by, _), (c, _) = mats
+    n, h = s.shape
+    ms, mt = pool.take(n, h), pool.take(n, h)
+    torch.mm(s, weight.t(), out=ms)
+    torch.mm(t, weight.t(), out=mt)
+    kept = []  # the four aggregated terms after the activation (the ReLU masks of the backward pass)
+    outs = []
+    for own, terms in ((s, ((a_by, mt), (c, ms))), (t, ((a, ms), (c, mt)))):
+        z = torch.mm(own, self_weight.t(), out=new())
+        for mat, msg in terms:
+            m = product_into(pool.take(n, h), mat, msg)
+            if relu:
+                m.relu_()
+            z.add_(m)
+            if relu:
+                kept.append(m)
+            else:
+                pool.give(m)
+        outs.append((z, *_normalise_(z)))
+    pool.give(ms, mt)
+    (ys, inv_s, cl_s), (yt, inv_t, cl_t) = outs
+    return ys, yt, (s, t, weight, self_weight, ys, yt, inv_s, inv_t, cl_s, cl_t, kept)
+
+
+def layer_backward(saved, mats, relu: bool, pool: BufferPool, g_ys, g_yt, g_s, g_t) -> tuple:
+    """Gradients of :func:`layer_forward`: those of ``s`` and ``t`` are written into ``g_s`` and ``g_t``;
+    returns those of (weight, self_weight). Hands the forward's kept buffers back to ``pool``."""
+    s, t, weight, self_weight, ys, yt, inv_s, inv_t, cl_s, cl_t, kept = saved
+    (a, a_t), (a_by, a_by_t), (c, c_t) = mats
+    n, h = s.shape
+    g_zs, g_zt = (_unit_backward_(g.contiguous(), y, inv, cl, pool.take(n, h))
+                  for g, y, inv, cl in ((g_ys, ys, inv_s, cl_s), (g_yt, yt, inv_t, cl_t)))
+    g_ms, g_mt, tmp = pool.take(n, h), pool.take(n, h), pool.take(n, h)
+    # s' reads mt through A_by and ms through C; t' reads ms through A and mt through C.
+    # The first two routes write g_mt and g_ms, the last two add to them.
+    routes = ((g_zs, a_by_t, g_mt), (g_zs, c_t, g_ms), (g_zt, a_t, g_ms), (g_zt, c_t, g_mt))
+    for i, (g, mat_t, into) in enumerate(routes):
+        src = g
+        if relu:
+            src = torch.ops.aten.threshold_backward.grad_input(g, kept[i], 0.0, grad_input=tmp)
+        product_into(into, mat_t, src, accumulate=i >= 2)
+    torch.mm(g_ms, weight, out=g_s).addmm_(g_zs, self_weight)
+    torch.mm(g_mt, weight, out=g_t).addmm_(g_zt, self_weight)
+    g_w = g_ms.t() @ s + g_mt.t() @ t
+    g_self = g_zs.t() @ s + g_zt.t() @ t
+    pool.give(g_zs, g_zt, g_ms, g_mt, tmp, *kept)
+    kept.clear()
+    return g_w, g_self
+
+
 class _DualLayerStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, s, t, weight, self_weight, mats, relu: bool, pool: BufferPool):
-        (a, a_t), (a_by, a_by_t), (c, c_t) = mats
         n, h = s.shape
-        ms, mt = pool.take(n, h), pool.take(n, h)
-        torch.mm(s, weight.t(), out=ms)
-        torch.mm(t, weight.t(), out=mt)
-        kept = []  # the four aggregated terms after the activation (the ReLU masks of the backward pass)
-        outs = []
-        for own, terms in ((s, ((a_by, mt), (c, ms))), (t, ((a, ms), (c, mt)))):
-            z = torch.mm(own, self_weight.t())  # fresh: becomes this side's output
-            for mat, msg in terms:
-                m = product_into(pool.take(n, h), mat, msg)
-                if relu:
-                    m.relu_()
-                z.add_(m)
-                if relu:
-                    kept.append(m)
-                else:
-                    pool.give(m)
-            inv = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
-            clamped = inv <= EPS
-            inv.clamp_min_(EPS).reciprocal_()
-            outs.append((z.mul_(inv), inv, clamped))
-        pool.give(ms, mt)
-        (ys, inv_s, cl_s), (yt, inv_t, cl_t) = outs
-        ctx.save_for_backward(s, t, weight, self_weight, ys, yt, inv_s, inv_t, cl_s, cl_t)
+        ys, yt, saved = layer_forward(s, t, weight, self_weight, mats, relu, pool, lambda: torch.empty(n, h))
+        *tensors, kept = saved
+        ctx.save_for_backward(*tensors)
         ctx.kept, ctx.mats, ctx.relu, ctx.pool = kept, mats, relu, pool
         return ys, yt
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_ys, g_yt):
-        s, t, weight, self_weight, ys, yt, inv_s, inv_t, cl_s, cl_t = ctx.saved_tensors
-        (a, a_t), (a_by, a_by_t), (c, c_t) = ctx.mats
-        pool, kept = ctx.pool, ctx.kept
-        n, h = s.shape
-        g_z = []
-        for g, y, inv, clamped in ((g_ys, ys, inv_s, cl_s), (g_yt, yt, inv_t, cl_t)):
-            g = g.contiguous()
-            dot = torch.einsum("ij,ij->i", g, y).unsqueeze(-1).masked_fill_(clamped, 0.0)
-            gz = torch.mul(y, dot, out=pool.take(n, h))
-            g_z.append(gz.neg_().add_(g).mul_(inv))  # unit_rows' backward
-        g_zs, g_zt = g_z
-        g_ms, g_mt, tmp = pool.take(n, h), pool.take(n, h), pool.take(n, h)
-        # s' reads mt through A_by and ms through C; t' reads ms through A and mt through C.
-        # The first two routes write g_mt and g_ms, the last two add to them.
-        routes = ((g_zs, a_by_t, g_mt), (g_zs, c_t, g_ms), (g_zt, a_t, g_ms), (g_zt, c_t, g_mt))
-        for i, (g, mat_t, into) in enumerate(routes):
-            src = g
-            if ctx.relu:
-                src = torch.ops.aten.threshold_backward.grad_input(g, kept[i], 0.0, grad_input=tmp)
-            product_into(into, mat_t, src, accumulate=i >= 2)
-        g_s = torch.mm(g_ms, weight).addmm_(g_zs, self_weight)
-        g_t = torch.mm(g_mt, weight).addmm_(g_zt, self_weight)
-        g_w = g_ms.t() @ s + g_mt.t() @ t
-        g_self = g_zs.t() @ s + g_zt.t() @ t
-        pool.give(g_zs, g_zt, g_ms, g_mt, tmp, *kept)
+        saved = (*ctx.saved_tensors, ctx.kept)
         ctx.kept = []
+        s = saved[0]
+        g_s, g_t = torch.empty_like(s), torch.empty_like(s)
+        g_w, g_self = layer_backward(saved, ctx.mats, ctx.relu, ctx.pool, g_ys, g_yt, g_s, g_t)
         return g_s, g_t, g_w, g_self, None, None, None
 
 

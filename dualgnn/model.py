@@ -41,6 +41,7 @@ from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
 from dualgnn.fused import mean_of, sum_into, sum_of, unit_rows, unit_rows_
 from dualgnn.loss import blended
+from dualgnn.fused_encoder import EncoderSpec, encoder_step
 from dualgnn.fused_layer import BufferPool, dual_layer_step
 from dualgnn.spmm import ROWS_PER_BLOCK, attach_csr, has_csr, matrices, weighted_sum, weighted_sum_rows
 
@@ -332,8 +333,36 @@ class DualGNN(nn.Module):
             states.append(layer(g, *states[-1]))
         return states
 
+    def encoder_ok(self, g) -> bool:
+        """Whether :meth:`forward` on ``g`` can run as one :func:`dualgnn.fused_encoder.encoder_step` (a whole-graph
+        training step of a model whose every layer takes the fused route, with both roles starting from X_u)."""
+        return self.to_target is None and bool(self.layers) and all(layer.fused_ok(g) for layer in self.layers)
+
+    def encoder_params(self) -> tuple:
+        """The parameters in the order :func:`encoder_step` reads them."""
+        tower = self.tower
+        out = [tower.text.weight, *(emb.weight for emb in tower.categorical)]
+        if tower.numeric is not None:
+            out += [tower.numeric.weight, tower.numeric.bias]
+        if tower.ids is not None:
+            out.append(tower.ids.weight)
+        for layer in self.layers:
+            out += [layer.weight.weight, layer.self_weight.weight]
+        if self.config.target_bias and self.config.dual:
+            out += [self.bias.weight, self.bias.bias, self.id_bias.weight]
+        return tuple(out)
+
     def forward(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
         """Full-graph propagation: (source, target), each (n, hidden_dim) (+1 column with ``target_bias``)."""
+        if self.encoder_ok(g):
+            c = self.config
+            spec = EncoderSpec(
+                inputs.text, inputs.categorical, inputs.numeric,
+                None if id_mask is None else id_mask.to(torch.float32), tuple(matrices(g)[e] for e in (CP, CP_BY, CV)),
+                c.activation == "relu", self.pool, len(self.tower.categorical), self.tower.numeric is not None,
+                self.tower.ids is not None, len(self.layers), c.layer_combine == "mean",
+                c.target_bias and c.dual, True)
+            return encoder_step(spec, self.encoder_params())
         s, t = self.combine(self.layer_states(g, inputs, id_mask))
         return self.finish(s, t, torch.arange(len(inputs)), id_mask)
 

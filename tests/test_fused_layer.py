@@ -20,6 +20,7 @@ torch.set_num_threads(2)
 
 def _run(model, g, inputs, fused: bool, steps: int = 3):
     """Per step: (s, t) and every parameter's gradient, for a loss that weighs each output cell differently."""
+    model.encoder_ok = lambda g: False  # the layer step alone (the whole-forward step is tested below)
     for layer in model.layers:
         layer.pool = model.pool if fused else None
     rng = torch.Generator().manual_seed(1)
@@ -89,3 +90,45 @@ def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
     torch.testing.assert_close(out, dense @ x)
     product_into(out, dense.to_sparse_csr(), x, accumulate=True)
     torch.testing.assert_close(out, 2 * dense @ x)
+
+
+def _run_model(model, g, inputs, encoder: bool, steps: int = 3, id_dropout: float = 0.0):
+    """As :func:`_run` for the whole forward pass: the one-function encoder step or the per-module composition."""
+    model.encoder_ok = (lambda g: encoder) if not encoder else type(model).encoder_ok.__get__(model)
+    rng = torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(steps):
+        model.zero_grad()
+        mask = (torch.rand(len(inputs), generator=rng) >= id_dropout).float()
+        s, t = model(g, inputs, id_mask=mask)
+        ws, wt = torch.randn(s.shape, generator=rng), torch.randn(t.shape, generator=rng)
+        ((s * ws).sum() + (t * wt).sum()).backward()
+        out.append(([s.detach().clone(), t.detach().clone()],
+                    {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
+    return out
+
+
+@pytest.mark.parametrize("overrides", [{}, {"activation": "none", "target_bias": False},
+                                       {"num_layers": 3, "layer_combine": "last", "id_embeddings": False},
+                                       {"num_layers": 1, "use_numeric": False, "use_categorical": False}])
+def test_encoder_step_equals_the_module_composition(overrides):
+    """Outputs and every parameter gradient (tables, padding row, id vectors under a dropout mask, bias) of the
+    one-function encoder equal those of the per-module forward, over steps that reuse pooled buffers."""
+    graph, feats, *_ = planted()
+    config = TrainConfig.preset("default", hidden_dim=8, **overrides)
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
+    g = training_graph(graph, split, config)
+    inputs = NodeInputs.from_features(feats)
+    assert inputs.categorical.shape[1] > 0 and (inputs.categorical == 0).any()  # tables and padding rows in use
+    torch.manual_seed(0)
+    model = build_model(config, inputs)
+    assert model.encoder_ok(g)
+    fused = _run_model(model, g, inputs, True, id_dropout=0.3)
+    plain = _run_model(model, g, inputs, False, id_dropout=0.3)
+    assert len(model.pool) > 0
+    for (f_out, f_grads), (p_out, p_grads) in zip(fused, plain):
+        for a, b in zip(f_out, p_out):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert f_grads.keys() == p_grads.keys()
+        for k in f_grads:
+            torch.testing.assert_close(f_grads[k], p_grads[k], atol=1e-5, rtol=1e-4, msg=k)

@@ -102,15 +102,19 @@ class _EncoderStep(torch.autograd.Function):
             if p["id_bias"] is not None:
                 bias.add_(p["id_bias"] if mask is None else p["id_bias"] * mask)
             out_t[:, h:] = bias
+        if norms is not None:  # the mean's unit rows live on in the outputs: the backward reads them there
+            pool.give(zs, zt)
+            ctx.save_for_backward(out_s, out_t)
         ctx.spec, ctx.p, ctx.x, ctx.norm0, ctx.states, ctx.saved = spec, p, x, norm0, states, saved
-        ctx.z, ctx.norms = (zs, zt), norms
+        ctx.z, ctx.norms = (None if norms is not None else (zs, zt)), norms
         return out_s, out_t
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out_s, g_out_t):
         spec, p, pool = ctx.spec, ctx.p, ctx.spec.pool
-        (zs, zt), n, h = ctx.z, len(spec.text), p["text"].shape[0]
+        n, h = len(spec.text), p["text"].shape[0]
+        zs, zt = ctx.z if ctx.norms is None else (o[:, :h] for o in ctx.saved_tensors)
         take = lambda: pool.take(n, h)  # noqa: E731
         mask = None if spec.id_mask is None else spec.id_mask.unsqueeze(1)
         grads = {}
@@ -128,7 +132,6 @@ class _EncoderStep(torch.autograd.Function):
             (inv_s, cl_s), (inv_t, cl_t) = ctx.norms
             _unit_backward_(gs, zs, inv_s, cl_s, out=gs)
             _unit_backward_(gt, zt, inv_t, cl_t, out=gt)
-            pool.give(zs, zt)
         cur_s, cur_t = gs, gt
         layer_grads = []
         for (w, w_self), sv in zip(reversed(p["layers"]), reversed(ctx.saved)):

@@ -39,8 +39,7 @@ class EncoderSpec:
     id_table: bool
     n_layers: int
     mean: bool  # layer_combine == "mean" (else the last layer's output)
-    bias: bool  # target_bias: outputs [s, 1] and [t, b]
-    id_bias: bool
+    bias: bool  # target_bias: outputs [s, 1] and [t, b], b from the target vector plus a per-product table
 
 
 def _params(spec: EncoderSpec, params: tuple) -> dict:
@@ -51,7 +50,7 @@ def _params(spec: EncoderSpec, params: tuple) -> dict:
     out["ids"] = next(it) if spec.id_table else None
     out["layers"] = [(next(it), next(it)) for _ in range(spec.n_layers)]
     out["bias"] = (next(it), next(it)) if spec.bias else None
-    out["id_bias"] = next(it) if spec.bias and spec.id_bias else None
+    out["id_bias"] = next(it) if spec.bias else None
     return out
 
 
@@ -99,8 +98,7 @@ class _EncoderStep(torch.autograd.Function):
             w, b = p["bias"]
             out_s[:, h] = 1.0
             bias = torch.addmm(b, zt, w.t())  # (n, 1)
-            if p["id_bias"] is not None:
-                bias.add_(p["id_bias"] if mask is None else p["id_bias"] * mask)
+            bias.add_(p["id_bias"] if mask is None else p["id_bias"] * mask)
             out_t[:, h:] = bias
         if norms is not None:  # the mean's unit rows live on in the outputs: the backward reads them there
             pool.give(zs, zt)
@@ -126,8 +124,7 @@ class _EncoderStep(torch.autograd.Function):
             g_b = g_out_t[:, h:].contiguous()  # (n, 1)
             gt.addmm_(g_b, w)
             grads["bias"] = (g_b.t() @ zt, g_b.sum(0))
-            if p["id_bias"] is not None:
-                grads["id_bias"] = g_b if mask is None else g_b * mask
+            grads["id_bias"] = g_b if mask is None else g_b * mask
         if ctx.norms is not None:  # the layer mean: every state receives the gradient of the sum
             (inv_s, cl_s), (inv_t, cl_t) = ctx.norms
             _unit_backward_(gs, zs, inv_s, cl_s, out=gs)
@@ -169,8 +166,7 @@ class _EncoderStep(torch.autograd.Function):
         flat += list(grads["numeric"]) if p["numeric"] is not None else []
         flat += [grads["ids"]] if p["ids"] is not None else []
         flat += [g for pair in grads["layers"] for g in pair]
-        flat += list(grads["bias"]) if spec.bias else []
-        flat += [grads["id_bias"]] if p["id_bias"] is not None else []
+        flat += [*grads["bias"], grads["id_bias"]] if spec.bias else []
         return (None, *flat)
 
 

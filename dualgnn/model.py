@@ -357,11 +357,12 @@ class DualGNN(nn.Module):
         if self.encoder_ok(g):
             c = self.config
             spec = EncoderSpec(
-                inputs.text, inputs.categorical, inputs.numeric,
-                None if id_mask is None else id_mask.to(torch.float32), tuple(matrices(g)[e] for e in (CP, CP_BY, CV)),
-                c.activation == "relu", self.pool, len(self.tower.categorical), self.tower.numeric is not None,
-                self.tower.ids is not None, len(self.layers), c.layer_combine == "mean",
-                c.target_bias and c.dual, True)
+                text=inputs.text, categorical=inputs.categorical, numeric=inputs.numeric,
+                id_mask=None if id_mask is None else id_mask.to(torch.float32),
+                mats=tuple(matrices(g)[e] for e in (CP, CP_BY, CV)), relu=c.activation == "relu", pool=self.pool,
+                n_tables=len(self.tower.categorical), numeric_layer=self.tower.numeric is not None,
+                id_table=self.tower.ids is not None, n_layers=len(self.layers), mean=c.layer_combine == "mean",
+                bias=c.target_bias and c.dual)
             return encoder_step(spec, self.encoder_params())
         s, t = self.combine(self.layer_states(g, inputs, id_mask))
         return self.finish(s, t, torch.arange(len(inputs)), id_mask)

@@ -253,12 +253,14 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
                     s, t = embed_all(model, g, inputs, cold)
                     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 val = validation_score(s, t, split, exclude)
+                del s, t  # two (n, served width) tables: not beside the next epoch's steps (1 GB at 1M)
                 record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
                 score = val["HR@10"] if np.isfinite(val["HR@10"]) else -record["loss"]
                 if score > state["best_val"]:
                     state.update(best_val=score, best_epoch=epoch, bad_epochs=0, best_state=weights)
                 else:
                     state["bad_epochs"] += 1
+                del weights
             state["history"].append(record)
             state["epoch"] = epoch
             if ckpt is not None:

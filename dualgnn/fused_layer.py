@@ -37,7 +37,7 @@ class BufferPool:
     cap of six measured best (an unbounded pool held the layers' 13 buffers beside the tower's and the loss's own
     tensors: a 1M run peaked at 12.8 GB against 11.0 GB). Since the whole forward pass draws on it
     (dualgnn/fused_encoder.py), the pool holds what one step needs at its peak and nothing else allocates those
-    tensors (2-epoch run at 1M: 11.8 GB; step timer 9.2 GB), so the cap is only a backstop.
+    tensors (2-epoch run at 1M: 10.7 GB; step timer 9.2 GB), so the cap is only a backstop.
     """
 
     def __init__(self, max_free: int = 64) -> None:

@@ -34,10 +34,27 @@ class _UnitRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         y, inv, clamped = ctx.saved_tensors
-        dot = torch.einsum("ij,ij->i", grad, y).unsqueeze(-1)  # (n, 1), no (n, h) temporary
-        dot.masked_fill_(clamped, 0.0)  # below eps the forward was x / eps: a plain scale, no projection
-        out = y * dot
-        return out.neg_().add_(grad).mul_(inv)
+        return unit_rows_backward(grad, y, inv, clamped, torch.empty_like(grad))
+
+
+def normalise_rows_(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale the rows of ``z`` to unit norm in place, as :func:`unit_rows` computes them; returns (inv, clamped)
+    for :func:`unit_rows_backward` (the hand-written training steps, dualgnn/fused_layer.py)."""
+    inv = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
+    clamped = inv <= EPS
+    inv.clamp_min_(EPS).reciprocal_()
+    z.mul_(inv)
+    return inv, clamped
+
+
+def unit_rows_backward(g: torch.Tensor, y: torch.Tensor, inv: torch.Tensor, clamped: torch.Tensor,
+                       out: torch.Tensor) -> torch.Tensor:
+    """The gradient through ``y = unit_rows(z)``: (g - y (g . y)) * inv, written into ``out`` (may be ``g``)."""
+    dot = torch.einsum("ij,ij->i", g, y).unsqueeze(-1)  # (n, 1), no (n, h) temporary
+    dot.masked_fill_(clamped, 0.0)  # below eps the forward was x / eps: a plain scale, no projection
+    if out is not g:
+        out.copy_(g)
+    return out.addcmul_(y, dot, value=-1.0).mul_(inv)
 
 
 def unit_rows(x: torch.Tensor) -> torch.Tensor:
@@ -80,4 +97,4 @@ def mean_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     return sum_of(tensors).div_(len(tensors))
 
 
-__all__ = ["mean_of", "sum_into", "sum_of", "unit_rows", "unit_rows_"]
+__all__ = ["mean_of", "normalise_rows_", "sum_into", "sum_of", "unit_rows", "unit_rows_", "unit_rows_backward"]

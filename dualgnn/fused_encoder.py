@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from dualgnn.fused_layer import BufferPool, _normalise_, _unit_backward_, layer_backward, layer_forward
+from dualgnn.fused import normalise_rows_, unit_rows_backward
+from dualgnn.fused_layer import BufferPool, layer_backward, layer_forward
 
 
 @dataclass
@@ -72,7 +73,7 @@ class _EncoderStep(torch.autograd.Function):
         if p["ids"] is not None:
             x.add_(p["ids"] if mask is None else torch.mul(p["ids"], mask, out=tmp))
         pool.give(tmp)
-        norm0 = _normalise_(x)
+        norm0 = normalise_rows_(x)
         states, saved = [(x, x)], []  # both roles start from x
         for w, w_self in p["layers"]:
             ys, yt, sv = layer_forward(*states[-1], w, w_self, spec.mats, spec.relu, pool, take)
@@ -86,7 +87,7 @@ class _EncoderStep(torch.autograd.Function):
             for s, t in states[2:]:
                 zs.add_(s)
                 zt.add_(t)
-            norms = (_normalise_(zs), _normalise_(zt))
+            norms = (normalise_rows_(zs), normalise_rows_(zt))
         else:
             zs, zt = states[-1]
             norms = None
@@ -127,8 +128,8 @@ class _EncoderStep(torch.autograd.Function):
             grads["id_bias"] = g_b if mask is None else g_b * mask
         if ctx.norms is not None:  # the layer mean: every state receives the gradient of the sum
             (inv_s, cl_s), (inv_t, cl_t) = ctx.norms
-            _unit_backward_(gs, zs, inv_s, cl_s, out=gs)
-            _unit_backward_(gt, zt, inv_t, cl_t, out=gt)
+            unit_rows_backward(gs, zs, inv_s, cl_s, out=gs)
+            unit_rows_backward(gt, zt, inv_t, cl_t, out=gt)
         cur_s, cur_t = gs, gt
         layer_grads = []
         for (w, w_self), sv in zip(reversed(p["layers"]), reversed(ctx.saved)):
@@ -148,7 +149,7 @@ class _EncoderStep(torch.autograd.Function):
             pool.give(cur_t, gs, gt)
         else:
             pool.give(gt)
-        _unit_backward_(g_x, ctx.x, *ctx.norm0, out=g_x)
+        unit_rows_backward(g_x, ctx.x, *ctx.norm0, out=g_x)
         grads["text"] = g_x.t() @ spec.text
         tables = []
         for j, table in enumerate(p["tables"]):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from dualgnn.fused import EPS
+from dualgnn.fused import normalise_rows_, unit_rows_backward
 from dualgnn.spmm import product_into
 
 
@@ -62,25 +62,6 @@ class BufferPool:
         return sum(len(v) for v in self._free.values())
 
 
-def _normalise_(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale the rows of ``z`` to unit norm in place (as :func:`dualgnn.fused.unit_rows`); (inv, clamped) for
-    :func:`_unit_backward_`."""
-    inv = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
-    clamped = inv <= EPS
-    inv.clamp_min_(EPS).reciprocal_()
-    z.mul_(inv)
-    return inv, clamped
-
-
-def _unit_backward_(g: torch.Tensor, y: torch.Tensor, inv: torch.Tensor, clamped: torch.Tensor,
-                    out: torch.Tensor) -> torch.Tensor:
-    """The gradient through ``y = unit_rows(z)``: (g - y (g . y)) * inv, written into ``out`` (may be ``g``)."""
-    dot = torch.einsum("ij,ij->i", g, y).unsqueeze(-1).masked_fill_(clamped, 0.0)
-    if out is not g:
-        out.copy_(g)
-    return out.addcmul_(y, dot, value=-1.0).mul_(inv)
-
-
 def layer_forward(s, t, weight, self_weight, mats, relu: bool, pool: BufferPool, new) -> tuple:
     """(s', t', saved) of the default layer; ``new()`` gives the two output buffers (fresh or pooled),
     ``saved`` is what :func:`layer_backward` needs."""
@@ -100,7 +81,7 @@ def layer_forward(s, t, weight, self_weight, mats, relu: bool, pool: BufferPool,
                 m.relu_()
             z.add_(m)
             pool.give(m)
-        outs.append((z, *_normalise_(z)))
+        outs.append((z, *normalise_rows_(z)))
     pool.give(ms, mt)
     (ys, inv_s, cl_s), (yt, inv_t, cl_t) = outs
     return ys, yt, (s, t, weight, self_weight, ys, yt, inv_s, inv_t, cl_s, cl_t, kept)
@@ -112,7 +93,7 @@ def layer_backward(saved, mats, relu: bool, pool: BufferPool, g_ys, g_yt, g_s, g
     s, t, weight, self_weight, ys, yt, inv_s, inv_t, cl_s, cl_t, kept = saved
     (a, a_t), (a_by, a_by_t), (c, c_t) = mats
     n, h = s.shape
-    g_zs, g_zt = (_unit_backward_(g.contiguous(), y, inv, cl, pool.take(n, h))
+    g_zs, g_zt = (unit_rows_backward(g.contiguous(), y, inv, cl, pool.take(n, h))
                   for g, y, inv, cl in ((g_ys, ys, inv_s, cl_s), (g_yt, yt, inv_t, cl_t)))
     g_ms, g_mt, tmp = pool.take(n, h), pool.take(n, h), pool.take(n, h)
     # s' reads mt through A_by and ms through C; t' reads ms through A and mt through C.

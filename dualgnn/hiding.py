@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from dualgnn.graph import COPURCHASE, COPURCHASED_BY
+from dualgnn.model import edge_norms
 from dualgnn.spmm import csr_from_parts, has_csr, matrices, replaced
 
 CP, CP_BY = COPURCHASE[1], COPURCHASED_BY[1]
@@ -85,9 +86,7 @@ class EdgeHider:
         w = weight.clone()
         w[ids] = 0.0
         n = self.g.num_nodes()
-        w_out = torch.zeros(n).index_add_(0, src, w).clamp_min_(1e-12)
-        w_in = torch.zeros(n).index_add_(0, dst, w).clamp_min_(1e-12)
-        norm = w / torch.sqrt(w_out[src] * w_in[dst])  # add_edge_norms' formula on the remaining edges
+        norm = edge_norms(src, dst, w, n)  # as the training graph's norms, on the remaining edges
         a_step = csr_from_parts(a, norm[order_a])
         at_step = csr_from_parts(at, norm[order_at])
         with replaced(self.g, {CP: (a_step, at_step), CP_BY: (at_step, a_step)}):

@@ -53,6 +53,11 @@ def whole_graph_csr(g) -> bool:
     return all(has_csr(g, e) for e in (CP, CP_BY, CV))
 
 
+def layer_matrices(g) -> tuple:
+    """``((A, A^T), (A_by, A_by^T), (C, C^T))`` of a :func:`whole_graph_csr` graph, as the fused steps read them."""
+    return tuple(matrices(g)[e] for e in (CP, CP_BY, CV))
+
+
 @dataclass
 class NodeInputs:
     """Node input features as tensors: ``text`` (n, d_text) float32, ``categorical`` (n, c) int64 (0 = missing),
@@ -191,8 +196,7 @@ class DualLayer(nn.Module):
 
     def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fused_ok(g):
-            mats = tuple(matrices(g)[e] for e in (CP, CP_BY, CV))
-            return dual_layer_step(s, t, self.weight.weight, self.self_weight.weight, mats,
+            return dual_layer_step(s, t, self.weight.weight, self.self_weight.weight, layer_matrices(g),
                                    self.config.activation == "relu", self.pool)
         n_dst = g.num_dst_nodes()
         ms, mt = self.weight(s), self.weight(t)
@@ -359,7 +363,7 @@ class DualGNN(nn.Module):
             spec = EncoderSpec(
                 text=inputs.text, categorical=inputs.categorical, numeric=inputs.numeric,
                 id_mask=None if id_mask is None else id_mask.to(torch.float32),
-                mats=tuple(matrices(g)[e] for e in (CP, CP_BY, CV)), relu=c.activation == "relu", pool=self.pool,
+                mats=layer_matrices(g), relu=c.activation == "relu", pool=self.pool,
                 n_tables=len(self.tower.categorical), numeric_layer=self.tower.numeric is not None,
                 id_table=self.tower.ids is not None, n_layers=len(self.layers), mean=c.layer_combine == "mean",
                 bias=c.target_bias and c.dual)
@@ -382,16 +386,20 @@ class DualGNN(nn.Module):
         return self.finish(s, t, input_nodes[:n_out], mask[:n_out] if mask is not None else None)
 
 
+def edge_norms(src: torch.Tensor, dst: torch.Tensor, w: torch.Tensor, n: int) -> torch.Tensor:
+    """w_uv / sqrt(W_out(u) W_in(v)) per edge (weighted symmetric normalisation, the weighted-degree analogue of
+    GCN's); an edge of weight 0 counts for nothing in the degrees."""
+    w_out = torch.zeros(n).index_add_(0, src, w).clamp_min_(1e-12)
+    w_in = torch.zeros(n).index_add_(0, dst, w).clamp_min_(1e-12)
+    return w / torch.sqrt(w_out[src] * w_in[dst])
+
+
 def add_edge_norms(g) -> None:
-    """Store edata ``norm`` = w_uv / sqrt(W_out(u) W_in(v)) per edge type (weighted symmetric normalisation, the
-    weighted-degree analogue of GCN's), computed once on the training graph."""
+    """Store edata ``norm`` (:func:`edge_norms`) per edge type, computed once on the training graph."""
     for etype in g.canonical_etypes:
         src, dst = g.edges(etype=etype)
-        w = g.edges[etype].data["weight"].float()
-        n = g.num_nodes()
-        w_out = torch.zeros(n).index_add_(0, src, w).clamp_min(1e-12)
-        w_in = torch.zeros(n).index_add_(0, dst, w).clamp_min(1e-12)
-        g.edges[etype].data["norm"] = (w / torch.sqrt(w_out[src] * w_in[dst])).unsqueeze(1)
+        g.edges[etype].data["norm"] = edge_norms(src, dst, g.edges[etype].data["weight"].float(),
+                                                 g.num_nodes()).unsqueeze(1)
     attach_csr(g)
 
 

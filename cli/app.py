@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -28,16 +29,35 @@ def _register() -> None:
     from cli import commands_train  # noqa: F401
 
 
+def _terminate(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    # SIGTERM unwinds like Ctrl-C, so every temporary file and directory is removed by its own `finally`.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console entry point: run the app, turning user errors into a message and exit code 1."""
+    """Console entry point: run the app, turning user errors into a message and exit code 1.
+
+    Faults of the environment (a full disk, a read-only or missing place) get the same one-paragraph message:
+    they are not bugs of dualgnn, and a traceback would not help the user.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         _register()
         app()
     except DualGNNError as exc:
-        err_console.print("[bold red]error:[/]", end=" ")
-        err_console.print(str(exc), markup=False, highlight=False)
-        sys.exit(1)
+        _error(str(exc))
+    except OSError as exc:
+        from dualgnn.outputs import describe_os_error
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{describe_os_error(exc)}\n  hint: check the path, the free space and the permissions")
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing half-written was kept")
         sys.exit(130)
+
+
+def _error(text: str) -> None:
+    err_console.print("[bold red]error:[/]", end=" ")
+    err_console.print(text, markup=False, highlight=False)
+    sys.exit(1)
 

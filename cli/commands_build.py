@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.app import app
@@ -57,7 +58,7 @@ def build_graph_command(
                          events=tuple(events or ()), event_settings=event_settings)
     summary = build_artifacts(inputs, out, settings, progress=not quiet)
 
-    table = Table(title=f"product graph -> {summary.out_dir}", show_header=False)
+    table = Table(title=f"product graph -> {escape(str(summary.out_dir))}", show_header=False)
     table.add_row("products", f"{summary.products:,}")
     table.add_row("copurchase edges (directed)", f"{summary.copurchase_edges:,}")
     table.add_row("coview pairs (stored both ways)", f"{summary.coview_pairs:,}")
@@ -68,7 +69,7 @@ def build_graph_command(
     if summary.skipped.total:
         console.print(f"[yellow]skipped or repaired {summary.skipped.total:,} input records:[/]")
         for line in summary.skipped.lines():
-            console.print(f"  [yellow]warning:[/] {line}", markup=True, highlight=False)
+            console.print(f"  [yellow]warning:[/] {escape(line)}", highlight=False)
 
 
 @app.command("info")
@@ -82,10 +83,14 @@ def info_command(
     from dualgnn.errors import ArtifactError
 
     path = directory / MANIFEST
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory} does not exist" if not directory.exists() else f"{directory} is a file",
+                            hint="pass a directory written by `dualgnn build-graph` or `dualgnn train`")
     if not path.exists():
-        raise ArtifactError(f"{directory} has no {MANIFEST}", hint="is this a dualgnn artifact directory?")
+        raise ArtifactError(f"{directory} has no {MANIFEST}: it is not a dualgnn artifact directory",
+                            hint="pass a directory written by `dualgnn build-graph` or `dualgnn train`")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ArtifactError(f"{path} is not valid JSON: {exc}", hint="rebuild the artifact") from exc
     console.print_json(data=manifest)

@@ -43,7 +43,8 @@ def evaluate_command(
     """Evaluate every method on the same seeded splits: HR@k, MRR@k, direction accuracy/AUC, coverage."""
     from dualgnn.artifacts import load_graph
     from dualgnn.evaluate import evaluate
-    from dualgnn.report import render_tables, write_partial, write_report
+    from dualgnn.outputs import claim_output
+    from dualgnn.report import REPORT_FILES, is_report_file, render_tables, write_partial, write_report
     from dualgnn.split import SplitSettings
 
     try:
@@ -57,20 +58,22 @@ def evaluate_command(
         raise typer.BadParameter("--epochs must be >= 1")
 
     out = out or Path(artifacts) / "eval"
-    graph = load_graph(artifacts)
-    features = _load_features(artifacts)
-    report = evaluate(graph, features, protocols=_csv(protocols) or [], methods=_csv(methods),
-                      split_settings=settings, max_queries=max_queries, model_dir=model, epochs=epochs,
-                      split_dir=artifacts, progress=not quiet, checkpoint=lambda r: write_partial(r, out))
+    inputs = [model] if model is not None else []
+    with claim_output(out, files=REPORT_FILES, is_ours=is_report_file, inputs=inputs):
+        graph = load_graph(artifacts)
+        features = _load_features(artifacts)
+        report = evaluate(graph, features, protocols=_csv(protocols) or [], methods=_csv(methods),
+                          split_settings=settings, max_queries=max_queries, model_dir=model, epochs=epochs,
+                          split_dir=artifacts, progress=not quiet, checkpoint=lambda r: write_partial(r, out))
+        paths = write_report(report, out)
+        (out / "report.partial.json").unlink(missing_ok=True)
     wide = Console(width=max(console.width, 120)) if not console.is_terminal else console
     for table in render_tables(report):
         wide.print(table)
     for protocol, task in report.meta["tasks"].items():
         if task["pairs_before_sampling"] > task["pairs"]:
             console.print(f"{protocol}: sampled {task['pairs']:,} of {task['pairs_before_sampling']:,} held-out pairs")
-    paths = write_report(report, out)
-    (out / "report.partial.json").unlink(missing_ok=True)
-    console.print(f"wrote {paths['json']} and {paths['png']}")
+    console.print(f"wrote {paths['json']} and {paths['png']}", markup=False, highlight=False)
 
 
 def _load_features(artifacts: Path):

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.app import app
@@ -56,8 +57,9 @@ def recommend_command(
     quiet: Quiet = False,
 ) -> None:
     """Recommend products: after each query product, the k products customers are most likely to buy next."""
-    from dualgnn.recommend_io import table_format, write_table
-    from dualgnn.recommend_run import RecommendRequest, run_recommend
+    from dualgnn.outputs import claim_output
+    from dualgnn.recommend_io import is_recommendation_table, table_format, write_table
+    from dualgnn.recommend_run import RecommendRequest
 
     if out is not None:
         table_format(out)  # fail on a bad extension before any work
@@ -72,21 +74,31 @@ def recommend_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    if all_products and not quiet:
-        from rich.progress import Progress
-
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("recommending", total=None)
-            result = run_recommend(req, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if out is None:
+        result = _run(req, all_products and not quiet)
     else:
-        result = run_recommend(req)
+        inputs = [artifacts, model, products_file, new_products, in_stock]
+        with claim_output(out, is_ours=is_recommendation_table, inputs=inputs):
+            result = _run(req, all_products and not quiet)
+            write_table(result.frame, out)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if out is not None:
-        write_table(result.frame, out)
-        console.print(f"{len(result.frame):,} rows -> {out}  ({_timing(result)})", highlight=False)
+        console.print(f"{len(result.frame):,} rows -> {out}  ({_timing(result)})", highlight=False, markup=False)
     else:
         _print(result)
+
+
+def _run(req, show_progress: bool):
+    from dualgnn.recommend_run import run_recommend
+
+    if not show_progress:
+        return run_recommend(req)
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("recommending", total=None)
+        return run_recommend(req, progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def _timing(result) -> str:
@@ -99,13 +111,16 @@ def _print(result) -> None:
     if result.mode == "brands":
         table = Table("brand", "rank", "similar brand", "score", "products", title="similar brands")
         for row in df.itertuples(index=False):
-            table.add_row(row.brand, str(row.rank), row.similar_brand, f"{row.score:.3f}", f"{row.products:,}")
+            table.add_row(escape(str(row.brand)), str(row.rank), escape(str(row.similar_brand)), f"{row.score:.3f}",
+                          f"{row.products:,}")
         console.print(table)
         return
     heading = {"related": "customers also bought", "similar": "similar products", "basket": "complete the basket"}
     groups = list(df.groupby("product_id", sort=False))
     for pid, group in groups[:MAX_PRINTED_QUERIES]:
-        table = Table(title=f"{heading[result.mode]}: {group['title'].iloc[0]}  [dim]({pid})[/]", title_justify="left")
+        # Titles and ids come from the shop's data: escaped, so "[w/ Bonus DVD]" prints as written.
+        title = escape(str(group["title"].iloc[0]))
+        table = Table(title=f"{heading[result.mode]}: {title}  [dim]({escape(str(pid))})[/]", title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("product")
         table.add_column("id", style="dim")
@@ -113,8 +128,9 @@ def _print(result) -> None:
         if "reason" in group:
             table.add_column("why")
         for row in group.itertuples(index=False):
-            cells = [str(row.rank), str(row.recommended_title), str(row.recommended_id), f"{row.score:.3f}"]
-            table.add_row(*cells, *([row.reason] if "reason" in group else []))
+            cells = [str(row.rank), escape(str(row.recommended_title)), escape(str(row.recommended_id)),
+                     f"{row.score:.3f}"]
+            table.add_row(*cells, *([escape(str(row.reason))] if "reason" in group else []))
         console.print(table)
     if len(groups) > MAX_PRINTED_QUERIES:
         console.print(f"... and {len(groups) - MAX_PRINTED_QUERIES:,} more queries: write them all with --out FILE")

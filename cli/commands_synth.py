@@ -41,7 +41,9 @@ def synth_command(
     Phones lead to cases, chargers and screen protectors and never back; the planted pairs are in synth.json.
     Example: dualgnn synth --products 3000 --events --compress --out data/sample
     """
+    from dualgnn.outputs import claim_output
     from dualgnn.synth import SynthSettings, generate, write_catalog
+    from dualgnn.synth_write import catalog_files, is_synth_file
 
     try:
         settings = SynthSettings(n_products=products, seed=seed, with_events=events,
@@ -51,10 +53,12 @@ def synth_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     started = time.perf_counter()
-    catalog = generate(settings)
-    paths = write_catalog(catalog, out, fmt.value, compress=compress)
+    with claim_output(out, files=catalog_files(fmt.value, compress, events), is_ours=is_synth_file):
+        catalog = generate(settings)
+        paths = write_catalog(catalog, out, fmt.value, compress=compress)
     seconds = time.perf_counter() - started
     counts = ", ".join(f"{n:,} {name}" for name, n in catalog.counts().items())
-    console.print(f"synthetic catalog (seed {seed}): {counts}; {seconds:.1f}s", highlight=False, soft_wrap=True)
+    console.print(f"synthetic catalog (seed {seed}): {counts}; {seconds:.1f}s", highlight=False, soft_wrap=True,
+                  markup=False)
     for path in paths:
-        console.print(f"  {path}  {path.stat().st_size / 1e6:.2f} MB", highlight=False)
+        console.print(f"  {path}  {path.stat().st_size / 1e6:.2f} MB", highlight=False, markup=False)

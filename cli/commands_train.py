@@ -43,6 +43,7 @@ def train_command(
     from dualgnn.evaluate import load_or_make_split
     from dualgnn.features import Features
     from dualgnn.model_io import save_model
+    from dualgnn.outputs import claim_output
     from dualgnn.split import SplitSettings
     from dualgnn.train import train
 
@@ -56,18 +57,24 @@ def train_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    graph = load_graph(artifacts)
-    features = Features.load(artifacts)
-    split = load_or_make_split(graph, settings, artifacts)
-    # Checkpoints live beside the model directory (which is replaced atomically at the end), so --resume finds them.
-    work = out.with_name(f".{out.name}.training")
-    if not quiet:
-        console.print(f"training {preset} preset on {graph.num_products:,} products, "
-                      f"{len(split.train_copurchase):,} training edges ({split_kind} split)")
-    result = train(graph, features, split, config, out_dir=work, resume=resume, progress=not quiet,
-                   fast_alloc=fast_alloc)
-    save_model(out, result, graph_fingerprint(graph))
-    split.save(out / "split.npz")  # evaluate checks a model is scored on the split it was trained on
-    shutil.rmtree(work, ignore_errors=True)
-    console.print(f"best validation HR@10 {result.best_val:.4f} at epoch {result.best_epoch} "
-                  f"({len(result.history)} epochs run) -> {out}")
+    with claim_output(out, kind="model", inputs=[artifacts]):
+        graph = load_graph(artifacts)
+        features = Features.load(artifacts)
+        split = load_or_make_split(graph, settings, artifacts)
+        # Checkpoints live beside the model directory (which is replaced atomically at the end), so --resume finds
+        # them; they record the graph, features and split they were made on.
+        work = out.with_name(f".{out.name}.training")
+        if not quiet:
+            console.print(f"training {preset} preset on {graph.num_products:,} products, "
+                          f"{len(split.train_copurchase):,} training edges ({split_kind} split)", highlight=False)
+        result = train(graph, features, split, config, out_dir=work, resume=resume, progress=not quiet,
+                       fast_alloc=fast_alloc)
+        # The split goes inside the same atomic swap: evaluate checks a model is scored on the split it learnt from.
+        save_model(out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
+                   extra={"split.npz": split.save})
+        shutil.rmtree(work, ignore_errors=True)
+    if len(split.val_copurchase):
+        summary = f"best validation HR@10 {result.best_val:.4f} at epoch {result.best_epoch}"
+    else:
+        summary = f"no validation edges: kept epoch {result.best_epoch}, the lowest training loss"
+    console.print(f"{summary} ({len(result.history)} epochs run) -> {out}", highlight=False, markup=False)

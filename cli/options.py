@@ -12,4 +12,5 @@ ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory w
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Directory to write (replaced atomically).")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same result.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch and Faiss (0 = all cores).")]
+Threads = Annotated[int, typer.Option("--threads", min=0, max=512,
+                                       help="CPU threads for torch and Faiss (0 = all cores).")]

@@ -15,6 +15,7 @@ from dualgnn import __version__
 from dualgnn.artifacts import FORMAT_VERSION, MANIFEST, atomic_dir, file_checksum, write_graph, write_json
 from dualgnn.errors import InputError, SkipReport
 from dualgnn.graph import ProductGraph, build_graph
+from dualgnn.outputs import claim_output
 from dualgnn.sources.base import RawData
 
 
@@ -30,6 +31,11 @@ class BuildInputs:
     event_settings: object | None = None  # dualgnn.sources.events.EventSettings
 
     def __post_init__(self) -> None:
+        if self.events and (self.copurchase or self.coview):
+            raise InputError("--events derives both edge types from the log; do not pass --copurchase/--coview "
+                             "with it", hint="drop --copurchase/--coview, or build from the tables without --events")
+        if (self.copurchase or self.coview) and self.products is None and not self.amazon:
+            raise InputError("edge tables need a products table", hint="add --products FILE (product_id + metadata)")
         kinds = [bool(self.amazon), bool(self.events), self.products is not None and not self.events]
         if sum(kinds) == 0:
             raise InputError("no input given",
@@ -38,10 +44,10 @@ class BuildInputs:
         if self.amazon and (self.products or self.copurchase or self.coview or self.events):
             raise InputError("--amazon cannot be combined with --products/--copurchase/--coview/--events",
                              hint="Amazon metadata files carry products and both edge types")
-        if (self.copurchase or self.coview) and self.products is None:
-            raise InputError("edge tables need a products table", hint="add --products FILE")
-        if self.events and (self.copurchase or self.coview):
-            raise InputError("--events derives both edge types; do not pass --copurchase/--coview with it")
+
+    def paths(self) -> list[Path]:
+        """Every input file (an output must never be, or contain, one of them)."""
+        return [p for p in (*self.amazon, self.products, self.copurchase, self.coview, *self.events) if p is not None]
 
 
 @dataclass
@@ -81,10 +87,21 @@ def read_inputs(inputs: BuildInputs) -> tuple[RawData, dict[str, str]]:
 
 def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *,
                     progress: bool = True) -> BuildSummary:
-    """Read, build the graph, encode features and write ``out_dir`` (replacing it atomically)."""
-    from dualgnn.features import FeatureSettings, build_features
+    """Read, build the graph, encode features and write ``out_dir`` (replacing it atomically).
+
+    ``out_dir`` is checked first (dualgnn.outputs): it may only be absent, empty or an earlier graph artifact, and
+    never one of the inputs.
+    """
+    from dualgnn.features import FeatureSettings
 
     feature_settings = feature_settings or FeatureSettings()
+    with claim_output(out_dir, kind="graph", inputs=inputs.paths()):
+        return _build(inputs, Path(out_dir), feature_settings, progress)
+
+
+def _build(inputs: BuildInputs, out_dir: Path, feature_settings, progress: bool) -> BuildSummary:
+    from dualgnn.features import build_features
+
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     raw, edge_paths = read_inputs(inputs)
@@ -97,7 +114,7 @@ def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *
                          hint="check that the edge tables use the catalog's product ids (see the skipped counts)")
     seconds["graph"] = time.perf_counter() - t0
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "graph") as tmp:
         old_cache = Path(out_dir) / "text_cache.npz"
         if old_cache.exists():  # reuse embeddings of unchanged product texts
             shutil.copy2(old_cache, tmp / "text_cache.npz")

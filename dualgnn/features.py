@@ -8,6 +8,8 @@ rebuilding a catalog only encodes products whose text changed.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import logging
 from dataclasses import asdict, dataclass, field, fields
@@ -123,6 +125,18 @@ class Features:
     @property
     def num_products(self) -> int:
         return self.text.shape[0]
+
+    def fingerprint(self) -> str:
+        """A short hash of what a trained model depends on: settings, text encoder, vocabularies, price statistics.
+
+        A model is used with these features only when it matches (a graph rebuilt with another encoder or new
+        brands would feed the cold-start path ids and vectors the model never learnt).
+        """
+        state = self.encoder_state
+        key = {"settings": {**self.settings, "batch_size": 0}, "encoder": [state.name, state.identity],
+               "text_dim": int(self.text.shape[1]), "cardinalities": list(self.cardinalities), "vocab": self.vocab,
+               "numeric_stats": self.numeric_stats}
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def save(self, directory: str | Path) -> None:
         """Write ``features.npz`` (arrays) and ``features.json`` (the rest) into ``directory``, each atomically."""

@@ -78,6 +78,29 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
             df.to_json(tmp, orient="records", lines=True, force_ascii=False)
 
 
+#: Columns that mark a table as one :func:`write_table` wrote (lists, or similar brands).
+_MARKS = ({"product_id", "rank", "recommended_id", "score"}, {"brand", "rank", "similar_brand", "score"})
+
+
+def is_recommendation_table(path: str | Path) -> bool:
+    """True when ``path`` is a recommendation table dualgnn wrote (its columns say so): only such a file is replaced."""
+    fmt = table_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        columns = set(pq.read_schema(path).names)
+    elif fmt == "csv":
+        with open(path, encoding="utf-8") as fh:
+            columns = set(fh.readline().strip().split(","))
+    else:
+        import json
+
+        with open(path, encoding="utf-8") as fh:
+            first = json.loads(fh.readline() or "{}")
+        columns = set(first) if isinstance(first, dict) else set()
+    return any(mark <= columns for mark in _MARKS)
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read back what :func:`write_table` wrote (ids stay strings)."""
     fmt = table_format(path)

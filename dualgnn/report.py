@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -47,6 +48,20 @@ def render_tables(report) -> list:
             table.add_row(*cells)
         tables.append(table)
     return tables
+
+
+#: What `dualgnn evaluate` writes into its --out directory (nothing else there is touched).
+REPORT_FILES = ("report.json", "report.png", "report.partial.json")
+
+
+def is_report_file(path: Path) -> bool:
+    """True when ``path`` is one of :data:`REPORT_FILES` that an earlier evaluate wrote (its JSON says so)."""
+    for name in ("report.json", "report.partial.json"):
+        candidate = path.parent / name
+        if candidate.exists():
+            obj = json.loads(candidate.read_text())
+            return isinstance(obj, dict) and {"rows", "meta"} <= set(obj)
+    return False
 
 
 def write_report(report, out_dir: str | Path) -> dict[str, Path]:

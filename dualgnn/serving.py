@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualgnn.artifacts import graph_fingerprint, load_graph, read_manifest, read_npz
+from dualgnn.artifacts import graph_fingerprint, load_graph, read_manifest, read_vectors
 from dualgnn.errors import ArtifactError, InputError, UnknownIdError
 from dualgnn.graph import ProductGraph
 from dualgnn.recommend import Recommender
@@ -35,11 +35,8 @@ def load_embeddings(model_dir: str | Path) -> tuple[np.ndarray, np.ndarray, str 
     Serving warm products needs only the stored vectors; the weights (and torch) are loaded for cold start only.
     """
     manifest = read_manifest(model_dir, kind="model")
-    arrays = read_npz(Path(model_dir) / "embeddings.npz")
-    if "source" not in arrays or "target" not in arrays:
-        raise ArtifactError(f"{model_dir}/embeddings.npz lacks the source or target array",
-                            hint="retrain: dualgnn train ARTIFACTS")
-    return arrays["source"], arrays["target"], manifest.get("graph_fingerprint")
+    source, target = read_vectors(model_dir)
+    return source, target, manifest.get("graph_fingerprint")
 
 
 def load_recommender(artifacts: str | Path, model_dir: str | Path, *, index_kind: str = "auto",
@@ -127,6 +124,12 @@ def add_new_products(rec: Recommender, graph: ProductGraph, model_dir: str | Pat
     loaded = load_model(model_dir)
     check_fingerprint(loaded.fingerprint, graph, model_dir)
     warm = Features.load(artifacts)
+    trained_on = getattr(loaded, "features_fingerprint", "")  # "" for a model saved before it was recorded
+    if trained_on and trained_on != warm.fingerprint():
+        raise ArtifactError(
+            f"{model_dir} was trained on other features than {artifacts} holds (another text encoder, vocabulary "
+            "of brands and categories, or price statistics): new products would be encoded differently",
+            hint="retrain on this artifact directory (dualgnn train), or use the graph the model was trained on")
     new = transform_new(products, warm)
     source, target = coldstart.embed_new_products(loaded.model, loaded.config, graph.to_dgl(), warm, new,
                                                   k_links=k_links)

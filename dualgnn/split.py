@@ -10,6 +10,8 @@ No leakage: only ``train_copurchase`` and ``train_coview`` may feed message pass
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,6 +55,16 @@ class Split:
     train_coview: Edges
     cold: np.ndarray
     fingerprint: str = ""
+
+    def digest(self) -> str:
+        """A short hash of the settings and every part's edges: a checkpoint resumes only on the same split."""
+        h = hashlib.sha256(repr((self.settings.kind, self.settings.ratios, self.settings.seed)).encode())
+        h.update(np.ascontiguousarray(self.cold, np.int64).tobytes())
+        for name in ("train_copurchase", "val_copurchase", "test_copurchase", "train_coview"):
+            e: Edges = getattr(self, name)
+            for arr in (np.asarray(e.src, np.int64), np.asarray(e.dst, np.int64), np.asarray(e.weight, np.float32)):
+                h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
         arrays = {"cold": self.cold, "settings_kind": np.array(self.settings.kind),

@@ -45,7 +45,7 @@ def write_catalog(catalog: "SynthCatalog", out_dir: str | Path, fmt: str = "csv"
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DualGNNError(f"{out_dir} exists and is not a directory", hint="pass a directory to --out")
-    ext = fmt + (".gz" if compress and fmt != "parquet" else "")
+    ext = _extension(fmt, compress)
     tables = {"products": catalog.products, "copurchase": catalog.copurchase, "coview": catalog.coview}
     if catalog.events is not None:
         tables["events"] = catalog.events
@@ -59,6 +59,23 @@ def write_catalog(catalog: "SynthCatalog", out_dir: str | Path, fmt: str = "csv"
     meta_path = out_dir / "synth.json"
     _publish(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
     return written + [meta_path]
+
+
+def _extension(fmt: str, compress: bool) -> str:
+    return fmt + (".gz" if compress and fmt != "parquet" else "")
+
+
+def catalog_files(fmt: str, compress: bool, events: bool) -> list[str]:
+    """The file names :func:`write_catalog` writes for these options (what `synth --out` may replace)."""
+    names = ["products", "copurchase", "coview"] + (["events"] if events else [])
+    return [f"{name}.{_extension(fmt, compress)}" for name in names] + ["synth.json"]
+
+
+def is_synth_file(path: Path) -> bool:
+    """True when ``path`` was written by an earlier `dualgnn synth`: its folder's synth.json lists it."""
+    meta = json.loads((path.parent / "synth.json").read_text())
+    return isinstance(meta, dict) and "settings" in meta and (path.name == "synth.json"
+                                                               or path.name in meta.get("files", []))
 
 
 def _publish(path: Path, write) -> None:

@@ -220,7 +220,7 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     step = make_step(mode, model, g, inputs, split, config, generator, cold)
     exclude = adjacency(split.train_copurchase.src, split.train_copurchase.dst, n)
 
-    ckpt = Checkpointer(out_dir, config) if out_dir is not None else None
+    ckpt = Checkpointer(out_dir, config, data_fingerprints(graph, features, split)) if out_dir is not None else None
     state = {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_val": -1.0, "bad_epochs": 0,
              "ema": new_ema(model, config.ema_decay), "ema_steps": 0}
     if resume and ckpt is not None:
@@ -254,7 +254,9 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
                     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 val = validation_score(s, t, split, exclude)
                 del s, t  # two (n, served width) tables: not beside the next epoch's steps (1 GB at 1M)
-                record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
+                if np.isfinite(val["HR@10"]):
+                    record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
+                # Without validation edges the lowest training loss picks the epoch (best_val stays NaN below).
                 score = val["HR@10"] if np.isfinite(val["HR@10"]) else -record["loss"]
                 if score > state["best_val"]:
                     state.update(best_val=score, best_epoch=epoch, bad_epochs=0, best_state=weights)
@@ -274,10 +276,21 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     source, target = embed_all(model, g, inputs, cold)
-    result = TrainResult(config, model, source, target, state["history"], state["best_epoch"], state["best_val"])
+    best_val = state["best_val"] if len(split.val_copurchase) else float("nan")
+    result = TrainResult(config, model, source, target, state["history"], state["best_epoch"], best_val)
     if out_dir is not None:
         write_history(Path(out_dir), result.history)
     return result
+
+
+def data_fingerprints(graph: ProductGraph, features, split: Split) -> dict[str, str]:
+    """What a checkpoint must match to be resumed: the graph's ids, the features' settings and the split's edges."""
+    from dualgnn.artifacts import graph_fingerprint
+
+    prints = {"graph": graph_fingerprint(graph), "split": split.digest()}
+    if hasattr(features, "fingerprint"):
+        prints["features"] = features.fingerprint()
+    return prints
 
 
 class EpochProgress:

@@ -20,7 +20,7 @@ def _graph():
 
 
 def _write(directory, graph, version=FORMAT_VERSION):
-    with atomic_dir(directory) as tmp:
+    with atomic_dir(directory, "graph") as tmp:
         write_graph(tmp, graph)
         write_json(tmp / MANIFEST, {"kind": "graph", "format_version": version,
                                     "counts": {"products": graph.num_products}})
@@ -41,7 +41,7 @@ def test_interrupted_write_keeps_the_previous_directory(tmp_path):
     graph = _graph()
     _write(tmp_path / "art", graph)
     with pytest.raises(RuntimeError):
-        with atomic_dir(tmp_path / "art") as tmp:
+        with atomic_dir(tmp_path / "art", "graph") as tmp:
             (tmp / "graph.npz").write_bytes(b"half")
             raise RuntimeError("killed")
     assert load_graph(tmp_path / "art").num_products == 3

@@ -173,6 +173,10 @@ def _check_model_split(split: Split, model_dir: str | Path, split_dir: str | Pat
     for path in (d / "split.npz" for d in dirs):
         if path.exists():
             used = Split.load(path)
+            if used.fingerprint and split.fingerprint and used.fingerprint != split.fingerprint:
+                raise ArtifactError(f"{model_dir} was trained on another graph than this artifact directory "
+                                    f"({path} names other products)",
+                                    hint="evaluate the model with the artifact directory it was trained on")
             if not (np.array_equal(used.test_copurchase.src, split.test_copurchase.src)
                     and np.array_equal(used.test_copurchase.dst, split.test_copurchase.dst)):
                 raise ArtifactError(f"the model was trained on the split in {path}, which is not the requested "

@@ -8,6 +8,7 @@ stopping that keeps the best weights, an atomic checkpoint every epoch and exact
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import warnings
@@ -221,7 +222,7 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     exclude = adjacency(split.train_copurchase.src, split.train_copurchase.dst, n)
 
     ckpt = Checkpointer(out_dir, config, data_fingerprints(graph, features, split)) if out_dir is not None else None
-    state = {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_val": -1.0, "bad_epochs": 0,
+    state = {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_val": -math.inf, "bad_epochs": 0,
              "ema": new_ema(model, config.ema_decay), "ema_steps": 0}
     if resume and ckpt is not None:
         state = ckpt.restore(model, optimizer, generator) or state

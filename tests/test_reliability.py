@@ -396,7 +396,7 @@ def test_evaluate_with_another_graphs_model_names_the_graph(world, tmp_path, cap
     products.to_csv(shop2 / "products.csv", index=False)
     for name in ("copurchase", "coview"):
         edges = pd.read_csv(shop2 / f"{name}.csv").replace({"P0000": "renamed"})
-        edges.to_csv(shop2 / f"{name}.csv", index=False)
+        edges.iloc[np.arange(len(edges)) % 7 != 0].to_csv(shop2 / f"{name}.csv", index=False)
     assert run(capsys, *build_args(shop2, other))[0] == 0
     code, out = run(capsys, "evaluate", other, "--model", world / "model", "--protocols", "EQ1",
                     "--methods", "dualgnn", "--quiet", "--out", tmp_path / "eval")

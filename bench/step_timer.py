@@ -35,7 +35,14 @@ def main() -> None:
                     help="repository whose dualgnn package to time (default: this one)")
     args = ap.parse_args()
     sys.path.insert(0, str(args.code))
-    import dualgnn  # noqa: F401  (before torch: it may set torch's huge-page switch)
+    import dualgnn  # noqa: F401  (older checkouts set torch's huge-page switch when imported)
+
+    try:
+        from dualgnn.memory import use_huge_pages
+    except ImportError:
+        pass
+    else:
+        use_huge_pages()  # before torch, as the `dualgnn` command does
 
     import torch
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from dualgnn.errors import DualGNNError
+from dualgnn.memory import use_huge_pages
 
 app = typer.Typer(
     name="dualgnn",
@@ -40,6 +41,7 @@ def main() -> None:
     Faults of the environment (a full disk, a read-only or missing place) get the same one-paragraph message:
     they are not bugs of dualgnn, and a traceback would not help the user.
     """
+    use_huge_pages()  # before any command imports torch
     signal.signal(signal.SIGTERM, _terminate)
     try:
         _register()

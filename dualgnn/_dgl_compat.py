@@ -25,9 +25,11 @@ import importlib
 import sys
 import types
 
+from dualgnn.errors import DualGNNError
 
-class DGLUnavailableError(ImportError):
-    """DGL could not be imported even with the compatibility shim."""
+
+class DGLUnavailableError(DualGNNError):
+    """DGL could not be imported even with the compatibility shim (the CLI prints it as a one-paragraph error)."""
 
 
 def _alias_setuptools_packaging() -> None:
@@ -65,10 +67,9 @@ def _import_dgl():
         import torch
 
         raise DGLUnavailableError(
-            f"dualgnn needs DGL 2.1.0, which failed to import on torch {torch.__version__}: {exc!r}. "
-            "Install the pinned versions with `pip install torch==2.13.0 dgl==2.1.0 packaging` "
-            "(or run `make install` from the project root)."
-        ) from exc
+            f"dualgnn needs DGL 2.1.0, which failed to import on torch {torch.__version__}: {exc!r}",
+            hint="install the pinned versions with `pip install torch==2.13.0 dgl==2.1.0 packaging` "
+                 "(or run `make install` from the project root)") from exc
 
 
 dgl = _import_dgl()

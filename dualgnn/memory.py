@@ -6,7 +6,7 @@ every page again on the next step. The training step keeps almost all of its (n,
 (dualgnn/fused_encoder.py, dualgnn/fused_layer.py); what is left (outputs, the loss's gradients, allocations
 inside torch's kernels) still costs kernel time. Measured on the 1M synthetic catalog (2 cores,
 ``bench/step_timer.py``, steady-state steps, one sitting): 15.0 s a step with the default policy (transparent huge
-pages on, see ``dualgnn/__init__.py``; 4.9 s of it system time) at 9.2 GB peak, against 13.3 s (still settling:
+pages on, see :func:`use_huge_pages`; 4.9 s of it system time) at 9.2 GB peak, against 13.3 s (still settling:
 15.8, 13.3, 12.7) when every allocation from the first step on comes from one heap that is never returned, at
 10.5 GB for the steps (a whole ``dualgnn train`` run with the previous layer code: epoch 242.6 s, peak 16.1 GB:
 the heap fragments). :func:`keep_freed_memory`
@@ -17,6 +17,22 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import sys
+
+def use_huge_pages() -> bool:
+    """Ask torch for transparent huge pages behind its big CPU tensors (its own switch, ``THP_MEM_ALLOC_ENABLE``).
+
+    torch reads the variable once, at its first allocation, so entry points call this before importing torch; it
+    returns False (and changes nothing) when torch is already imported or the user set the variable (``=0`` turns
+    huge pages off). Why: with 4 KB pages the kernel faults in and zeroes every page of each fresh 256 MB tensor
+    at 1M products; the figures are in README "Performance" (``bench/step_timer.py``).
+    """
+    if "torch" in sys.modules or "THP_MEM_ALLOC_ENABLE" in os.environ:
+        return False
+    os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+    return True
+
 
 # mallopt parameters (glibc malloc.h)
 _M_TRIM_THRESHOLD = -1

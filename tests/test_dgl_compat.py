@@ -39,9 +39,18 @@ def test_gatconv_runs_with_edge_weights():
     assert torch.isfinite(out).all()
 
 
-def test_import_fails_with_an_actionable_message_when_dgl_cannot_load():
-    code = "import sys; sys.modules['dgl'] = None\nimport dualgnn"
+def test_import_dualgnn_has_no_side_effects():
+    """No torch, no DGL, no environment variable: `dualgnn --help` and `info` must not pay for them."""
+    code = ("import os, sys; before = dict(os.environ); import dualgnn, cli.app; cli.app._register()\n"
+            "print(sorted(m for m in ('torch', 'dgl') if m in sys.modules), dict(os.environ) == before)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["[]", "True"]
+
+
+def test_the_first_command_that_needs_dgl_fails_with_an_actionable_message():
+    code = ("import sys; sys.modules['dgl'] = None\nimport dualgnn\n"
+            "sys.argv = ['dualgnn', 'train', 'nowhere', '--out', 'nowhere-model']\n"
+            "from cli.app import main; main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert "DGLUnavailableError" in proc.stderr
-    assert "pip install torch==2.13.0 dgl==2.1.0" in proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "needs DGL 2.1.0" in proc.stderr and "pip install torch==2.13.0 dgl==2.1.0" in proc.stderr

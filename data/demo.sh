@@ -15,11 +15,11 @@ step "1. build the product graph and features"
 "$DUALGNN" build-graph --products "$SAMPLE/products.csv.gz" --copurchase "$SAMPLE/copurchase.csv.gz" \
   --coview "$SAMPLE/coview.csv.gz" --out "$OUT/graph"
 
-step "2. train the dual-embedding GNN"
+step "2. train the dual-embedding GNN to ship: it learns from every co-purchase but a 5% validation slice"
 "$DUALGNN" train "$OUT/graph" --out "$OUT/model"
 
-step "3. evaluate on held-out co-purchases, next to the baselines"
-"$DUALGNN" evaluate "$OUT/graph" --model "$OUT/model" --protocols EQ1,EQ3 \
+step "3. evaluate on held-out co-purchases, next to the baselines (evaluate trains its own model on the split)"
+"$DUALGNN" evaluate "$OUT/graph" --protocols EQ1,EQ3 \
   --methods popularity,cooccurrence,text-knn,dualgnn --out "$OUT/eval"
 
 step "4. after a phone (cases, chargers) and after its case (no phones), with reasons"

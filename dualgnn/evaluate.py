@@ -177,6 +177,11 @@ def _check_model_split(split: Split, model_dir: str | Path, split_dir: str | Pat
                 raise ArtifactError(f"{model_dir} was trained on another graph than this artifact directory "
                                     f"({path} names other products)",
                                     hint="evaluate the model with the artifact directory it was trained on")
+            if used.settings.kind == "edge" and used.settings.ratios[2] == 0:
+                raise ArtifactError(f"{model_dir} is a model to ship: it learnt from every co-purchase edge, the "
+                                    "held-out pairs of this evaluation included, so its scores would be inflated",
+                                    hint="train one for evaluation with `dualgnn train ARTIFACTS --split "
+                                         "0.75,0.05,0.2 --out MODEL`, or omit --model and evaluate trains its own")
             if not (np.array_equal(used.test_copurchase.src, split.test_copurchase.src)
                     and np.array_equal(used.test_copurchase.dst, split.test_copurchase.dst)):
                 raise ArtifactError(f"the model was trained on the split in {path}, which is not the requested "

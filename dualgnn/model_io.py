@@ -53,10 +53,11 @@ def _model_shapes(model: DualGNN) -> dict:
 
 
 def save_model(out_dir: str | Path, result, graph_fingerprint: str, *, features_fingerprint: str = "",
-               extra: dict | None = None) -> Path:
+               extra: dict | None = None, training: dict | None = None) -> Path:
     """Write ``result`` (a :class:`dualgnn.train.TrainResult`) as a model directory, replacing ``out_dir``.
 
     ``extra`` adds files written inside the same atomic swap: name -> a function of the path to write.
+    ``training`` goes into the manifest: what the model learnt from (purpose, split, edge counts).
     """
     from dualgnn.train import write_training_curve
 
@@ -73,7 +74,7 @@ def save_model(out_dir: str | Path, result, graph_fingerprint: str, *, features_
             write(tmp / name)
         write_json(tmp / MANIFEST, {
             "kind": "model", "format_version": FORMAT_VERSION, "graph_fingerprint": graph_fingerprint,
-            "features_fingerprint": features_fingerprint,
+            "features_fingerprint": features_fingerprint, "training": training or {},
             "counts": {"products": int(len(result.source)), "vector_dim": int(result.source.shape[1])},
             "best_epoch": int(result.best_epoch), "best_val_hr10": float(result.best_val),
             "shapes": _model_shapes(result.model)})

@@ -99,8 +99,30 @@ class Split:
 def _cut(n: int, ratios: tuple[float, float, float], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     order = rng.permutation(n)
     n_train = int(round(ratios[0] * n))
-    n_val = int(round(ratios[1] * n))
+    # No test share (production training): rounding must not strand an edge outside both parts.
+    n_val = n - n_train if ratios[2] == 0 else int(round(ratios[1] * n))
     return order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+
+
+def production_settings(validation: float = 0.05, seed: int = 0) -> SplitSettings:
+    """The split of a model a shop ships: every co-purchase edge is learnt from but a seeded ``validation`` slice,
+    which only decides when to stop (and is propagated over when the served vectors are computed)."""
+    if not 0 <= validation < 0.5:
+        raise ValueError(f"the validation share must be in [0, 0.5), not {validation}")
+    return SplitSettings(kind="edge", ratios=(1.0 - validation, validation, 0.0), seed=seed)
+
+
+def is_production(settings: SplitSettings) -> bool:
+    """True for a split that holds out no test edges (a shipped model's), False for an evaluation split."""
+    return settings.kind == "edge" and settings.ratios[2] == 0
+
+
+def whole_graph(graph: ProductGraph) -> Split:
+    """Every edge as training edges: the graph the served vectors of a production model propagate over."""
+    from dualgnn.artifacts import graph_fingerprint
+
+    return Split(production_settings(0.0), graph.copurchase, Edges.empty(), Edges.empty(), graph.coview,
+                 cold=np.zeros(0, np.int64), fingerprint=graph_fingerprint(graph))
 
 
 def make_split(graph: ProductGraph, settings: SplitSettings) -> Split:

@@ -192,8 +192,12 @@ def validation_score(source, target, split: Split, exclude) -> dict[str, float]:
 
 
 def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, out_dir: Path | None = None,
-          resume: bool = False, progress: bool = True, fast_alloc: bool = False) -> TrainResult:
+          resume: bool = False, progress: bool = True, fast_alloc: bool = False,
+          serve_split: Split | None = None) -> TrainResult:
     """Train on ``split``'s training edges; early-stop on validation HR@10; return the best model's embeddings.
+
+    ``serve_split``: the split whose training edges the returned vectors propagate over (a shipped model's:
+    :func:`dualgnn.split.whole_graph`, every edge, the validation slice included); default ``split``.
 
     ``fast_alloc``: from the first step on, serve allocations from a heap that keeps freed memory
     (:func:`dualgnn.memory.keep_freed_memory`; process-wide, for the rest of the process). Everything long-lived
@@ -269,13 +273,16 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
             if ckpt is not None:
                 ckpt.save(model, optimizer, generator, state)
             bar.update(record, state["best_val"])
-            if state["bad_epochs"] >= config.patience:
-                break
+            if state["bad_epochs"] >= config.patience and len(split.val_copurchase):
+                break  # without validation edges the whole epoch budget runs
     finally:
         bar.close()
 
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
+    if serve_split is not None:  # the trained weights over the graph the shop serves from
+        del step
+        g = training_graph(graph, serve_split, config)
     source, target = embed_all(model, g, inputs, cold)
     best_val = state["best_val"] if len(split.val_copurchase) else float("nan")
     result = TrainResult(config, model, source, target, state["history"], state["best_epoch"], best_val)

@@ -34,6 +34,8 @@ def trained(tmp_path_factory):
     dualgnn("build-graph", "--products", SAMPLE / "products.csv.gz", "--copurchase", SAMPLE / "copurchase.csv.gz",
             "--coview", SAMPLE / "coview.csv.gz", "--encoder", "tfidf", "--quiet", "--out", out / "graph")
     dualgnn("train", out / "graph", "--out", out / "model", "--epochs", "4", "--quiet")
+    dualgnn("train", out / "graph", "--out", out / "model-eval", "--split", "0.75,0.05,0.2", "--epochs", "4",
+            "--quiet")
     return out
 
 
@@ -62,7 +64,7 @@ def test_train_writes_a_model_that_recommends_cases_after_phones_not_back(traine
 
 
 def test_evaluate_prints_the_table_and_writes_json(trained):
-    proc = dualgnn("evaluate", trained / "graph", "--model", trained / "model", "--protocols", "EQ1,EQ3",
+    proc = dualgnn("evaluate", trained / "graph", "--model", trained / "model-eval", "--protocols", "EQ1,EQ3",
                    "--methods", "popularity,cooccurrence,dualgnn", "--out", trained / "eval", "--quiet")
     assert re.search(r"cooccurrence", proc.stdout)
     report = json.loads((trained / "eval" / "report.json").read_text())
@@ -70,6 +72,12 @@ def test_evaluate_prints_the_table_and_writes_json(trained):
     text = json.dumps(report)
     for method in ("popularity", "cooccurrence", "dualgnn"):
         assert method in text
+
+
+def test_evaluate_refuses_the_shipped_model_that_learnt_the_held_out_pairs(trained):
+    proc = dualgnn("evaluate", trained / "graph", "--model", trained / "model", "--protocols", "EQ1",
+                   "--methods", "dualgnn", "--out", trained / "eval-shipped", "--quiet", check=False)
+    assert proc.returncode == 1 and "a model to ship" in proc.stderr and "--split" in proc.stderr
 
 
 def test_cold_start_product_gets_accessories(trained):

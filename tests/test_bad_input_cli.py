@@ -74,3 +74,31 @@ def test_cli_latin1_and_gzip_id_files(served, tmp_path, option):
     proc = dualgnn("recommend", art, "--model", model, option, empty, "--product", "p0", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{empty}: the file is empty" in proc.stderr
+
+
+# --- item 6: a deeply nested line is a counted warning, not a RecursionError (nor a crash in pyarrow) -----------
+
+def test_cli_build_graph_skips_deeply_nested_lines(tmp_path):
+    records = [{"asin": a, "title": f"title {a}", "also_buy": [b]} for a, b in (("A", "B"), ("B", "C"), ("C", "A"))]
+    meta = tmp_path / "meta.json"
+    meta.write_text("\n".join([json.dumps(records[0]), "[" * 1000 + "]" * 1000, *map(json.dumps, records[1:])]))
+    proc = dualgnn("build-graph", "--amazon", meta, "--encoder", "hashing", "--quiet", "--out", tmp_path / "a",
+                   check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"lines nested more than 100 levels deep: 1 (first at {meta}, line 2" in proc.stdout
+
+    products = tmp_path / "products.jsonl"  # 50,000 levels: pyarrow's JSON reader would crash the process
+    products.write_text('{"product_id": "A"}\n{"product_id": "B"}\n{"product_id": "X", "title": '
+                        + "[" * 50_000 + "]" * 50_000 + "}\n")
+    copurchase = tmp_path / "cp.csv"
+    copurchase.write_text("src,dst\nA,B\nB,A\n")
+    proc = dualgnn("build-graph", "--products", products, "--copurchase", copurchase, "--encoder", "hashing",
+                   "--quiet", "--out", tmp_path / "t", check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"(first at {products}, line 3" in proc.stdout
+
+    products.write_text("[" * 1000 + "]" * 1000 + "\n")
+    proc = dualgnn("build-graph", "--products", products, "--copurchase", copurchase, "--out", tmp_path / "t",
+                   check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{products}: every line is nested more than 100 levels deep" in proc.stderr

@@ -28,6 +28,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from dualgnn.errors import InputError, SkipReport
+from dualgnn.sources._nesting import blank_deep_lines
 
 GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -194,8 +195,10 @@ def parse_jsonl(data: bytes, path: Path, skipped: SkipReport) -> pd.DataFrame:
     """JSON lines (one object per line) as a DataFrame plus ``line``; malformed lines are skipped and counted.
 
     Fast path: pyarrow's vectorised reader. It rejects the whole file on one bad line or on a field whose type
-    changes between lines; only then are the lines parsed one by one to find and skip the bad ones.
+    changes between lines; only then are the lines parsed one by one to find and skip the bad ones. Lines nested
+    too deeply to parse safely are emptied first (:func:`~dualgnn.sources._nesting.blank_deep_lines`).
     """
+    data = blank_deep_lines(data, path, skipped)
     physical = nonblank_line_numbers(data)
     try:
         df = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=_BLOCK)).to_pandas()
@@ -210,7 +213,7 @@ def parse_jsonl(data: bytes, path: Path, skipped: SkipReport) -> pd.DataFrame:
             continue
         try:
             record = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             record = None
         if not isinstance(record, dict):
             skipped.add("malformed JSON lines", path, number, example=text[:60].decode("utf-8", "replace"))

@@ -2,7 +2,8 @@
 
 One record per line. The 2014 files use Python-literal quoting (``{'asin': '0001', ...}``) with the related
 products in a ``related`` dict; the 2018 files are strict JSON with top-level ``also_buy`` / ``also_view``. The
-format is detected per line, so a file mixing both reads fine. gzip is detected by magic bytes.
+format is detected per line, so a file mixing both reads fine. gzip is detected by magic bytes. A line nested
+more than 100 levels deep is skipped and counted like a malformed one (:mod:`dualgnn.sources._nesting`).
 
 Edges point from the record's owner to each listed product::
 
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from dualgnn.errors import InputError, SkipReport
+from dualgnn.sources._nesting import blank_deep_lines
 from dualgnn.sources._open import read_utf8
 from dualgnn.sources.base import RawData
 
@@ -103,7 +105,7 @@ def _parse_line(text: str):
     """A record from one line: strict JSON first (fast), Python literal second (2014 files). None if neither."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         return ast.literal_eval(text)
@@ -163,7 +165,7 @@ class _Collector:
 
 def _read_file(path: Path, out: _Collector, skipped: SkipReport) -> int:
     """Parse one file into ``out``; returns the number of records kept from it."""
-    text = read_utf8(path, skipped, expected=EXPECTED).decode("utf-8")
+    text = blank_deep_lines(read_utf8(path, skipped, expected=EXPECTED), path, skipped).decode("utf-8")
     kept = 0
     # split("\n"), not splitlines(): the latter also splits on \x85 and \u2028 inside strings and shifts line numbers.
     for number, line_text in enumerate(text.split("\n"), start=1):

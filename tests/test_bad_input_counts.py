@@ -1,0 +1,69 @@
+"""Hostile lines are skipped and counted where they are: deep nesting, huge weights, broken quotes, bad prices."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dualgnn.errors import InputError, SkipReport
+from dualgnn.sources.amazon import read_amazon
+from dualgnn.sources.events import read_events
+from dualgnn.sources.tables import read_products, read_table
+from tests.test_bad_input import amazon_line, report, write_bytes
+
+DEEP_ARRAY = "[" * 1000 + "]" * 1000
+
+
+def deep(kind: str, depth: int = 1000) -> str:
+    """A JSON value nested ``depth`` levels deep: dicts or lists."""
+    return ('{"a": ' * depth + "1" + "}" * depth) if kind == "dict" else ("[" * depth + "1" + "]" * depth)
+
+
+# --- item 6: deep nesting is a malformed line, not a RecursionError -------------------------------------------
+
+@pytest.mark.parametrize("bad", [
+    DEEP_ARRAY,
+    '{"asin": "B", "title": "x", "details": ' + deep("dict") + "}",
+    '{"asin": "B", "title": ' + deep("list", 400) + "}",  # parses, but too deep to clean
+    "{'asin': 'B', 'title': 'x', 'details': " + "{'a': " * 1000 + "1" + "}" * 1000 + "}",  # Python-literal path
+    "{'asin': 'B', 'title': " + "[" * 150 + "'x'" + "]" * 150 + "}",
+])
+def test_deeply_nested_amazon_line_is_skipped_and_counted(tmp_path, bad):
+    path = write_bytes(tmp_path / "meta.json", "\n".join([amazon_line("A", "C"), bad, amazon_line("C")]).encode())
+    raw = read_amazon([path])
+    assert raw.products["product_id"].tolist() == ["A", "C"]
+    assert f"{path}, line 2" in report(raw.skipped) and raw.skipped.total == 1
+
+
+@pytest.mark.parametrize("kind", ["dict", "list"])
+@pytest.mark.parametrize("every_line", [False, True])  # True: the vectorised reader accepts the whole file
+def test_deeply_nested_json_line_in_a_table_is_skipped_and_counted(tmp_path, kind, every_line):
+    first = {"product_id": "A", "title": "t"}
+    lines = [json.dumps(first), '{"product_id": "B", "title": ' + deep(kind) + "}", json.dumps({"product_id": "C"})]
+    if every_line:
+        lines[0] = '{"product_id": "A", "title": ' + deep(kind) + "}"
+    path = write_bytes(tmp_path / "products.jsonl", "\n".join(lines).encode())
+    products, skipped = read_products(path)
+    assert products["product_id"].tolist() == (["C"] if every_line else ["A", "C"])
+    assert f"{path}, line {1 if every_line else 2}" in report(skipped)
+    assert skipped.total == 1 + every_line
+
+
+def test_top_level_deep_array_in_a_table_and_in_events(tmp_path):
+    table = write_bytes(tmp_path / "t.jsonl", ('{"product_id": "A"}\n' + DEEP_ARRAY + "\n").encode())
+    skipped_report = SkipReport()
+    assert read_table(table, skipped=skipped_report)["product_id"].tolist() == ["A"]
+    assert f"{table}, line 2" in report(skipped_report)
+    good = [json.dumps({"customer_id": c, "product_id": p, "event": "purchase", "timestamp": t})
+            for c in ("c1", "c2") for p, t in (("a", 1), ("b", 2))]
+    events = write_bytes(tmp_path / "events.jsonl", "\n".join(good[:2] + [DEEP_ARRAY] + good[2:]).encode())
+    raw = read_events([events])
+    assert len(raw.copurchase) == 1 and f"{events}, line 3" in report(raw.skipped)
+
+
+def test_only_deep_lines_is_an_input_error(tmp_path):
+    path = write_bytes(tmp_path / "products.jsonl", (DEEP_ARRAY + "\n" + DEEP_ARRAY + "\n").encode())
+    with pytest.raises(InputError, match="nested") as err:
+        read_products(path)
+    assert err.value.path == str(path)

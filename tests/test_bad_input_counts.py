@@ -67,3 +67,27 @@ def test_only_deep_lines_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="nested") as err:
         read_products(path)
     assert err.value.path == str(path)
+
+
+# --- item 10: duplicates are checked after they are added up ----------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["copurchase", "coview"])
+def test_duplicate_weights_that_overflow_are_capped_and_counted(tmp_path, kind):
+    import numpy as np
+    import torch
+
+    from dualgnn.graph import build_graph
+    from dualgnn.model import edge_norms
+    from dualgnn.sources.tables import read_tables
+
+    products = write_bytes(tmp_path / "p.csv", b"product_id\nA\nB\nC\n")
+    edges = write_bytes(tmp_path / "e.csv", b"src,dst,weight\nA,C,1\nA,B,3e38\nB,C,2\nA,B,3e38\n")
+    raw = read_tables(products, **{kind: edges, **({} if kind == "copurchase" else {"copurchase": edges})})
+    graph, skipped = build_graph(raw, edge_paths={kind: str(edges)})
+    merged = getattr(graph, kind)
+    assert np.isfinite(merged.weight).all() and merged.weight.max() == np.finfo(np.float32).max
+    assert f"{kind} edges whose duplicates add up to more than 3.4e+38 (capped): 1 (first at {edges}, line 3" \
+        in report(skipped)
+    norms = edge_norms(torch.from_numpy(merged.src), torch.from_numpy(merged.dst), torch.from_numpy(merged.weight),
+                       graph.num_products)
+    assert torch.isfinite(norms).all()

@@ -91,3 +91,30 @@ def test_duplicate_weights_that_overflow_are_capped_and_counted(tmp_path, kind):
     norms = edge_norms(torch.from_numpy(merged.src), torch.from_numpy(merged.dst), torch.from_numpy(merged.weight),
                        graph.num_products)
     assert torch.isfinite(norms).all()
+
+
+# --- item 11 (d): bad prices become missing, and are counted ----------------------------------------------------
+
+def test_bad_prices_in_a_table_are_counted(tmp_path):
+    import math
+
+    path = write_bytes(tmp_path / "p.csv", b"product_id,price\nA,12.5\nB,abc\nC,-3\nD,inf\nE,\nF,$25.00\nG, N/A \n")
+    products, skipped = read_products(path)
+    assert [None if math.isnan(p) else p for p in products["price"]] == [12.5, None, None, None, None, 25.0, None]
+    assert f"prices that are not a non-negative number (set to missing): 3 (first at {path}, line 3: 'abc')" \
+        in report(skipped)
+    path = write_bytes(tmp_path / "p.jsonl", b'{"product_id": "A", "price": 2}\n{"product_id": "B", "price": -2}\n')
+    products, skipped = read_products(path)
+    assert products["price"].isna().tolist() == [False, True]
+    assert f"(set to missing): 1 (first at {path}, line 2: -2)" in report(skipped)
+
+
+def test_bad_prices_in_amazon_metadata_are_counted(tmp_path):
+    lines = [json.dumps({"asin": a, "price": p}) for a, p in (("A", "$3.00"), ("B", ""), ("C", ".a-box{color:red}"),
+                                                                ("D", -1), ("E", 5))]
+    lines.append('{"asin": "F", "price": 1e999}')  # JSON infinity
+    lines.append("{'asin': 'G', 'price': '\\n\\t  '}")  # 2014 quoting, whitespace only: missing, not bad
+    path = write_bytes(tmp_path / "meta.json", "\n".join(lines).encode())
+    raw = read_amazon([path])
+    assert raw.products["price"].notna().tolist() == [True, False, False, False, True, False, False]
+    assert f"(set to missing): 3 (first at {path}, line 3: '.a-box{{color:red}}')" in report(raw.skipped)

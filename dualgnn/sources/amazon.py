@@ -43,6 +43,8 @@ EXPECTED = "Amazon product metadata: one JSON (or Python-literal) object per lin
 COPURCHASE_LISTS = (("related", "also_bought"), ("related", "bought_together"), (None, "also_buy"))
 COVIEW_LISTS = (("related", "also_viewed"), ("related", "buy_after_viewing"), (None, "also_view"))
 
+BAD_PRICE = "prices that are not a non-negative number (set to missing)"
+
 _TAG = re.compile(r"<[^>]*>")
 # A price, optionally a range: "$25.00", "25", "$1,250.00", "$10.00 - $20.00".
 _PRICE = re.compile(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(?:-\s*\$?\s*(\d[\d,]*(?:\.\d+)?))?\s*")
@@ -79,6 +81,26 @@ def parse_price(value) -> float:
         return math.nan
     match = _PRICE.fullmatch(value)
     return float(match.group(1).replace(",", "")) if match else math.nan
+
+
+_NO_PRICE = {"", "n/a", "na", "nan", "null", "none", "-", "#n/a"}
+
+
+def missing_price(value) -> bool:
+    """True if no price was given: None, NaN, blank text or a usual "not available" marker ("n/a", "null", ...)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _NO_PRICE
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def is_bad_price(value, price: float) -> bool:
+    """True if a price ``value`` was given (see :func:`missing_price`) but its parse ``price`` is missing."""
+    return math.isnan(price) and not missing_price(value)
+
+
+def show_value(value) -> str:
+    """A value for a warning: text quoted, numbers plain (``'abc'``, ``-2``), at most 60 characters."""
+    return (repr(value) if isinstance(value, str) else str(value))[:60]
 
 
 def category_path(record: dict) -> str:
@@ -132,14 +154,14 @@ class _Collector:
         self.edges = {kind: {"src": [], "dst": [], "weight": [], "line": []} for kind in ("copurchase", "coview")}
         self.lines: dict[str, tuple[str, int]] = {}  # asin -> (path, line) of its first record
 
-    def add(self, asin: str, record: dict, line: int) -> None:
+    def add(self, asin: str, record: dict, line: int, price: float) -> None:
         p = self.products
         p["product_id"].append(asin)
         p["title"].append(clean_text(record.get("title")))
         p["description"].append(clean_text(record.get("description")))
         p["category"].append(category_path(record))
         p["brand"].append(clean_text(record.get("brand")))
-        p["price"].append(parse_price(record.get("price")))
+        p["price"].append(price)
         for kind, spec in (("copurchase", COPURCHASE_LISTS), ("coview", COVIEW_LISTS)):
             e = self.edges[kind]
             for lst in _related_lists(record, spec):
@@ -188,7 +210,10 @@ def _read_file(path: Path, out: _Collector, skipped: SkipReport) -> int:
                         example=f"{asin!r}, first at {first_path} line {first_line}")
             continue
         out.lines[asin] = (str(path), number)
-        out.add(asin, record, number)
+        price = parse_price(record.get("price"))
+        if is_bad_price(record.get("price"), price):
+            skipped.add(BAD_PRICE, path, number, example=show_value(record.get("price")))
+        out.add(asin, record, number, price)
         kept += 1
     return kept
 

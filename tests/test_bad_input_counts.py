@@ -118,3 +118,39 @@ def test_bad_prices_in_amazon_metadata_are_counted(tmp_path):
     raw = read_amazon([path])
     assert raw.products["price"].notna().tolist() == [True, False, False, False, True, False, False]
     assert f"(set to missing): 3 (first at {path}, line 3: '.a-box{{color:red}}')" in report(raw.skipped)
+
+
+# --- item 11 (c): with several input files, a warning names the one it is about --------------------------------
+
+def purchases(*rows: tuple[str, str, int]) -> bytes:
+    return b"customer_id,product_id,event,timestamp\n" + "".join(f"{c},{p},purchase,{t}\n" for c, p, t in rows).encode()
+
+
+def test_two_event_files_warnings_name_the_file(tmp_path):
+    from dualgnn.build import BuildInputs, read_inputs
+    from dualgnn.graph import build_graph
+
+    products = write_bytes(tmp_path / "products.csv", b"product_id\nx\ny\n")
+    a = write_bytes(tmp_path / "a.csv", purchases(("c1", "x", 1), ("c1", "y", 2), ("c2", "x", 1), ("c2", "y", 2)))
+    b = write_bytes(tmp_path / "b.csv", purchases(("c3", "y", 1), ("c4", "y", 1), ("c3", "GHOST", 2), ("c4", "GHOST", 3)))
+    raw, edge_paths = read_inputs(BuildInputs(events=(a, b), products=products))
+    graph, skipped = build_graph(raw, edge_paths=edge_paths)
+    assert len(graph.copurchase) == 1  # x -> y; y -> GHOST leaves the catalog
+    assert f"copurchase edges with an end not in the catalog: 1 (first at {b}, line 4: 'GHOST')" in report(skipped)
+
+
+def test_two_amazon_files_warnings_name_the_file(tmp_path):
+    from dualgnn.graph import build_graph
+
+    a = write_bytes(tmp_path / "a.json", amazon_line("A", "B").encode())
+    b = write_bytes(tmp_path / "b.json", "\n".join([amazon_line("B", "A"), amazon_line("C", "GHOST")]).encode())
+    graph, skipped = build_graph(read_amazon([a, b]), edge_paths={"copurchase": f"{a}, {b}"})
+    assert f"not in the catalog: 1 (first at {b}, line 2: 'GHOST')" in report(skipped)
+
+
+def test_no_usable_event_in_two_files_names_both(tmp_path):
+    bad = b"customer_id,product_id,event,timestamp\nc1,x,wishlist,1\n"
+    a, b = write_bytes(tmp_path / "a.csv", bad), write_bytes(tmp_path / "b.csv", bad)
+    with pytest.raises(InputError, match="no usable event") as err:
+        read_events([a, b])
+    assert str(a) in str(err.value) and str(b) in str(err.value)

@@ -12,11 +12,12 @@ Edges point from the record's owner to each listed product::
 
 Amazon lists the strongest related products first, so the product at 0-based position ``pos`` of a list gets
 weight ``1 / log2(2 + pos)`` (1.0, 0.63, 0.5, 0.43, ...; the DCG discount). A pair listed in two lists keeps one
-row per list; the graph builder adds their weights. Edge rows carry ``line``, the owner's 1-based line number.
+row per list; the graph builder adds their weights. Edge rows carry ``line`` and ``path``: the owner's 1-based
+line number and file.
 
 >>> raw = read_amazon(["meta_Digital_Music.partial.jsonl.gz"])    # doctest: +SKIP
 >>> len(raw.products), list(raw.copurchase.columns)               # doctest: +SKIP
-(7419, ['src', 'dst', 'weight', 'line'])
+(7419, ['src', 'dst', 'weight', 'line', 'path'])
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pandas as pd
 from dualgnn.errors import InputError, SkipReport
 from dualgnn.sources._nesting import blank_deep_lines
 from dualgnn.sources._open import read_utf8
-from dualgnn.sources.base import RawData
+from dualgnn.sources.base import RawData, place, unplace
 
 EXPECTED = "Amazon product metadata: one JSON (or Python-literal) object per line with an 'asin' field"
 
@@ -153,6 +154,7 @@ class _Collector:
         self.products = {k: [] for k in ("product_id", "title", "description", "category", "brand", "price")}
         self.edges = {kind: {"src": [], "dst": [], "weight": [], "line": []} for kind in ("copurchase", "coview")}
         self.lines: dict[str, tuple[str, int]] = {}  # asin -> (path, line) of its first record
+        self.file = 0  # index of the file being read: edges keep their place (file, line)
 
     def add(self, asin: str, record: dict, line: int, price: float) -> None:
         p = self.products
@@ -170,18 +172,18 @@ class _Collector:
                 e["src"].extend([asin] * n)
                 e["dst"].extend(str(v) for v in lst)
                 e["weight"].extend(weights)
-                e["line"].extend([line] * n)
+                e["line"].extend([place(line, self.file)] * n)
 
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    def frames(self, paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         products = pd.DataFrame(self.products)
         products["price"] = products["price"].astype(np.float64)
         edges = []
         for kind in ("copurchase", "coview"):
             e = self.edges[kind]
-            edges.append(pd.DataFrame({"src": pd.Series(e["src"], dtype=object),
-                                       "dst": pd.Series(e["dst"], dtype=object),
-                                       "weight": np.asarray(e["weight"], np.float32),
-                                       "line": np.asarray(e["line"], np.int64)}))
+            edges.append(unplace(pd.DataFrame({"src": pd.Series(e["src"], dtype=object),
+                                               "dst": pd.Series(e["dst"], dtype=object),
+                                               "weight": np.asarray(e["weight"], np.float32),
+                                               "line": np.asarray(e["line"], np.int64)}), paths))
         return products, edges[0], edges[1]
 
 
@@ -230,13 +232,13 @@ def read_amazon(paths: Sequence[str | Path]) -> RawData:
     if not paths:
         raise InputError("no Amazon metadata file given", hint="pass at least one meta_*.json(.gz) file")
     out, skipped, inputs = _Collector(), SkipReport(), []
-    for raw_path in paths:
-        path = Path(raw_path)
+    for index, raw_path in enumerate(paths):
+        path, out.file = Path(raw_path), index
         file_skips = SkipReport()
         if _read_file(path, out, file_skips) == 0:
             reasons = "; ".join(file_skips.lines()) or "no records"
             raise InputError(f"no usable record ({reasons})", path=path, hint=f"expected {EXPECTED}")
         skipped.merge(file_skips)
         inputs.append(path)
-    products, copurchase, coview = out.frames()
+    products, copurchase, coview = out.frames(inputs)
     return RawData(products=products, copurchase=copurchase, coview=coview, skipped=skipped, inputs=inputs)

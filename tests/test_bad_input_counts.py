@@ -154,3 +154,36 @@ def test_no_usable_event_in_two_files_names_both(tmp_path):
     with pytest.raises(InputError, match="no usable event") as err:
         read_events([a, b])
     assert str(a) in str(err.value) and str(b) in str(err.value)
+
+
+# --- item 11 (a, b): CSV rows keep their physical line; an unterminated quote loses only its own row ------------
+
+def rows(df) -> list[tuple]:
+    return [tuple(r) for r in df.itertuples(index=False)]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_csv_lines_after_a_multi_line_value_are_physical(tmp_path, newline):
+    text = 'id,title\n\nA,"two\n\nlines"\nB,x\n\nC,y,z\nD,"w\n"\nE,e\n'.replace("\n", newline)
+    path = write_bytes(tmp_path / "t.csv", text.encode())
+    skipped = SkipReport()
+    df = read_table(path, skipped=skipped)
+    assert df["id"].tolist() == ["A", "B", "D", "E"] and df["line"].tolist() == [3, 6, 9, 11]
+    assert f"malformed rows (wrong number of fields): 1 (first at {path}, line 8: C,y,z)" in report(skipped)
+
+
+@pytest.mark.parametrize("text, kept, broken_line", [
+    # the quote runs to the end of the file: pyarrow drops everything after it as one bad row
+    ('src,dst,w\nA,B,1\nA,"B,2\nB,C,3\n\nC,A,4\n', [("A", "B", "1", 2), ("B", "C", "3", 4), ("C", "A", "4", 6)], 3),
+    # the quote closes at a later quoted field and the swallowed lines read as one good row with a long value
+    ('src,dst,w\nA,"oops,1\nB,y,z\nC,"ok",3\nD,e,f\n', [("B", "y", "z", 3), ("C", "ok", "3", 4), ("D", "e", "f", 5)], 2),
+    # two broken quotes: the lines after each are read again
+    ('src,dst,w\nA,"x,1\nB,C,3\n"y,z,w\nE,F,6\n', [("B", "C", "3", 3), ("E", "F", "6", 5)], 2),
+])
+def test_csv_unterminated_quote_loses_only_its_row(tmp_path, text, kept, broken_line):
+    path = write_bytes(tmp_path / "e.csv", text.encode())
+    skipped = SkipReport()
+    df = read_table(path, skipped=skipped)
+    assert rows(df) == kept
+    assert f"(first at {path}, line {broken_line}" in report(skipped)
+    assert skipped.total == len([ln for ln in text.split("\n")[1:] if ln]) - len(kept)  # every unread line counted

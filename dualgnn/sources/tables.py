@@ -9,7 +9,8 @@ case-insensitively. Ids are always strings ("007" stays "007").
 * copurchase / coview: ``src``, ``dst``, optional ``weight`` (default 1.0; empty cells too).
 
 Every row keeps ``line``, its 1-based line in the file: CSV/TSV data row ``i`` (0-based) is line ``i + 2`` when
-nothing is skipped (the header is line 1); JSON line ``i`` is line ``i + 1``; Parquet row ``i`` is "line" ``i + 1``.
+nothing is skipped and no value spans lines (the header is line 1; otherwise the physical line where the row
+starts); JSON line ``i`` is line ``i + 1``; Parquet row ``i`` is "line" ``i + 1``.
 
 >>> raw = read_tables("products.csv", copurchase="bought_after.csv")   # doctest: +SKIP
 >>> raw.copurchase.columns.tolist()                                    # doctest: +SKIP
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from dualgnn.errors import InputError, SkipReport
-from dualgnn.sources._open import check_file, parse_csv, parse_jsonl, peek_text, read_utf8
+from dualgnn.sources._csv import parse_csv
+from dualgnn.sources._open import check_file, parse_jsonl, peek_text, read_utf8
 from dualgnn.sources.amazon import BAD_PRICE, missing_price, parse_price, read_amazon, show_value
 from dualgnn.sources.base import METADATA_COLUMNS, RawData, empty_edges
 

@@ -102,3 +102,16 @@ def test_cli_build_graph_skips_deeply_nested_lines(tmp_path):
                    check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{products}: every line is nested more than 100 levels deep" in proc.stderr
+
+
+# --- other reader paths that crashed -----------------------------------------------------------------------------
+
+def test_cli_json_lines_starting_with_null_do_not_crash(tmp_path):
+    products = tmp_path / "products.jsonl"  # pyarrow's JSON reader segfaults when the first line is null
+    products.write_text('null\n{"product_id": "A"}\n{"product_id": "B"}\n')
+    copurchase = tmp_path / "cp.csv"
+    copurchase.write_text("src,dst\nA,B\n")
+    proc = dualgnn("build-graph", "--products", products, "--copurchase", copurchase, "--encoder", "hashing",
+                   "--quiet", "--out", tmp_path / "t", check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"malformed JSON lines: 1 (first at {products}, line 1" in proc.stdout

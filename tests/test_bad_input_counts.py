@@ -187,3 +187,34 @@ def test_csv_unterminated_quote_loses_only_its_row(tmp_path, text, kept, broken_
     assert rows(df) == kept
     assert f"(first at {path}, line {broken_line}" in report(skipped)
     assert skipped.total == len([ln for ln in text.split("\n")[1:] if ln]) - len(kept)  # every unread line counted
+
+
+# --- other reader paths that raised a traceback -------------------------------------------------------------------
+
+def test_csv_with_carriage_return_line_ends(tmp_path):
+    path = write_bytes(tmp_path / "p.csv", b"product_id,title\rA,x\rB,y,z\rC,w\r")
+    skipped = SkipReport()
+    df = read_table(path, skipped=skipped)
+    assert rows(df) == [("A", "x", 2), ("C", "w", 4)]
+    assert f"wrong number of fields): 1 (first at {path}, line 3" in report(skipped)
+
+
+def test_event_values_that_are_lists_are_unknown_types(tmp_path):
+    lines = [json.dumps({"customer_id": "c", "product_id": "a", "event": e, "timestamp": 1}) for e in (["view"], "view")]
+    path = write_bytes(tmp_path / "events.jsonl", "\n".join(lines).encode())
+    raw = read_events([path])
+    assert f"unknown type (expected view, cart or purchase): 1 (first at {path}, line 1: ['view'])" in report(raw.skipped)
+
+
+def test_unreadable_file_is_an_input_error(tmp_path, monkeypatch):
+    import dualgnn.sources._open as opener
+
+    path = write_bytes(tmp_path / "p.csv", b"product_id\nA\n")
+
+    def denied(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(opener, "open", denied, raising=False)  # tests run as root: simulate a chmod 000 file
+    with pytest.raises(InputError, match="cannot read the file: Permission denied") as err:
+        read_products(path)
+    assert err.value.path == str(path)

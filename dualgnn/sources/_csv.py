@@ -99,8 +99,14 @@ def _extents(table: pa.Table, bad: list[tuple[int, str]], first: int, end: int):
 def parse_csv(data: bytes, path: Path, sep: str, skipped: SkipReport) -> pd.DataFrame:
     """A delimited file as a DataFrame of str columns (``""`` for empty cells) plus ``line``, its physical 1-based
     line (the header is line 1). Rows with the wrong number of fields or an unterminated quote are counted."""
+    if b"\n" not in data and b"\r" in data:  # classic Mac line ends: give every reader (and line count) "\n"
+        data = data.replace(b"\r", b"\n")
     header_text = data[: data.find(b"\n")] if b"\n" in data else data
-    names = next(csv.reader([header_text.decode("utf-8").rstrip("\r")], delimiter=sep))
+    try:
+        names = next(csv.reader([header_text.decode("utf-8").rstrip("\r")], delimiter=sep), [])
+    except csv.Error as exc:
+        raise InputError(f"cannot parse the header line: {exc}", path=path, line=1,
+                         hint="the first line must be the column names, separated by the delimiter") from None
     lines, well_formed = PhysicalLines(data), _quote_pattern(sep)
     frames, bad_rows = [], []  # bad_rows: (line, reason, example), counted in line order at the end
     todo = [(io.BytesIO(data), 1, 1, len(lines.nonblank))]  # (source, skip_rows, first, end) in nonblank indices

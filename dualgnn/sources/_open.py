@@ -36,12 +36,17 @@ BLOCK = 1 << 25
 
 
 def check_file(path: str | Path) -> Path:
-    """``path`` as a Path, or :class:`InputError` if it does not exist or is not a regular file."""
+    """``path`` as a Path, or :class:`InputError` if it does not exist, is not a regular file or cannot be read."""
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", path=p, hint="check the path and the working directory")
     if not p.is_file():
         raise InputError("not a file", path=p, hint="pass the file itself, not a directory")
+    try:
+        open(p, "rb").close()
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", path=p,
+                         hint="check the file's permissions") from None
     return p
 
 
@@ -163,12 +168,17 @@ def parse_jsonl(data: bytes, path: Path, skipped: SkipReport) -> pd.DataFrame:
     too deeply to parse safely are emptied first (:func:`~dualgnn.sources._nesting.blank_deep_lines`).
     """
     data = blank_deep_lines(data, path, skipped)
-    physical = PhysicalLines(data).nonblank
+    lines = PhysicalLines(data)
+    physical = lines.nonblank
+    # Only lines that start an object go to pyarrow: it reads a "null" line as an empty record, and crashes the
+    # process (segmentation fault) when the first line is one.
+    objects = np.frombuffer(data, np.uint8)[lines.starts[physical - 1]] == ord("{")
     try:
-        df = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=BLOCK)).to_pandas()
-        if len(df) == len(physical):
-            df["line"] = physical
-            return df
+        if objects.all():
+            df = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=BLOCK)).to_pandas()
+            if len(df) == len(physical):
+                df["line"] = physical
+                return df
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     records, lines = [], []

@@ -94,7 +94,10 @@ def parse_timestamps(values: pd.Series) -> np.ndarray:
 
 def event_codes(values: pd.Series) -> np.ndarray:
     """``EVENT_CODES`` of each value (case and surrounding spaces ignored), -1 for anything else."""
-    codes, uniques = pd.factorize(values)  # a handful of distinct values: normalise those, not 1 M strings
+    try:
+        codes, uniques = pd.factorize(values)  # a handful of distinct values: normalise those, not 1 M strings
+    except TypeError:  # lists or dicts from JSON lines: unhashable, and no event type anyway
+        codes, uniques = pd.factorize(values.map(lambda v: v if isinstance(v, str) else repr(v)))
     table = np.array([EVENT_CODES.get(str(u).strip().lower(), -1) for u in uniques] + [-1], np.int64)
     return table[codes]  # code -1 (missing) picks the trailing -1
 

@@ -87,31 +87,31 @@ def test_cli_build_graph_skips_deeply_nested_lines(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert f"lines nested more than 100 levels deep: 1 (first at {meta}, line 2" in proc.stdout
 
-    products = tmp_path / "products.jsonl"  # 50,000 levels: pyarrow's JSON reader would crash the process
-    products.write_text('{"product_id": "A"}\n{"product_id": "B"}\n{"product_id": "X", "title": '
-                        + "[" * 50_000 + "]" * 50_000 + "}\n")
+    # 50,000 levels: pyarrow's JSON reader would crash the process
+    products, proc = build_from_json_lines(tmp_path, '{"product_id": "A"}\n{"product_id": "B"}\n'
+                                           '{"product_id": "X", "title": ' + "[" * 50_000 + "]" * 50_000 + "}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert f"(first at {products}, line 3" in proc.stdout
+    products, proc = build_from_json_lines(tmp_path, "[" * 1000 + "]" * 1000 + "\n")
+    assert proc.returncode == 1 and f"{products}: every line is nested more than 100 levels deep" in proc.stderr
+
+
+def build_from_json_lines(tmp_path, products_text: str):
+    """``dualgnn build-graph`` on a JSON-lines products file and a small co-purchase table: (file, process)."""
+    products = tmp_path / "products.jsonl"
+    products.write_text(products_text)
     copurchase = tmp_path / "cp.csv"
     copurchase.write_text("src,dst\nA,B\nB,A\n")
     proc = dualgnn("build-graph", "--products", products, "--copurchase", copurchase, "--encoder", "hashing",
                    "--quiet", "--out", tmp_path / "t", check=False)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"(first at {products}, line 3" in proc.stdout
-
-    products.write_text("[" * 1000 + "]" * 1000 + "\n")
-    proc = dualgnn("build-graph", "--products", products, "--copurchase", copurchase, "--out", tmp_path / "t",
-                   check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert f"{products}: every line is nested more than 100 levels deep" in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return products, proc
 
 
 # --- other reader paths that crashed -----------------------------------------------------------------------------
 
 def test_cli_json_lines_starting_with_null_do_not_crash(tmp_path):
-    products = tmp_path / "products.jsonl"  # pyarrow's JSON reader segfaults when the first line is null
-    products.write_text('null\n{"product_id": "A"}\n{"product_id": "B"}\n')
-    copurchase = tmp_path / "cp.csv"
-    copurchase.write_text("src,dst\nA,B\n")
-    proc = dualgnn("build-graph", "--products", products, "--copurchase", copurchase, "--encoder", "hashing",
-                   "--quiet", "--out", tmp_path / "t", check=False)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    # pyarrow's JSON reader segfaults when the first line is null
+    products, proc = build_from_json_lines(tmp_path, 'null\n{"product_id": "A"}\n{"product_id": "B"}\n')
+    assert proc.returncode == 0, proc.stderr
     assert f"malformed JSON lines: 1 (first at {products}, line 1" in proc.stdout

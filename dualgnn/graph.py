@@ -1,7 +1,8 @@
 """The product graph: directed ``copurchase`` edges and symmetric ``coview`` edges over one node type.
 
 Built from :class:`~dualgnn.sources.RawData` by :func:`build_graph`, which maps ids (through :class:`IdMap`),
-drops self-loops, merges duplicates (weights add up) and counts edges whose ends are not in the catalog.
+drops self-loops, merges duplicates (weights add up; a sum past the float32 range is capped) and counts what
+it drops or caps, such as edges whose ends are not in the catalog.
 Direction is never symmetrised for co-purchase: ``src -> dst`` means "after ``src``, customers bought ``dst``".
 """
 
@@ -21,6 +22,7 @@ from dualgnn.sources.base import RawData, normalise_products
 COPURCHASE = ("product", "copurchase", "product")
 COPURCHASED_BY = ("product", "copurchased_by", "product")
 COVIEW = ("product", "coview", "product")
+_F32_MAX = float(np.finfo(np.float32).max)  # merged weights are capped here (and counted) to stay finite
 
 
 @dataclass(frozen=True)
@@ -98,42 +100,61 @@ def one_way_mask(edges: Edges, num_nodes: int) -> np.ndarray:
 
 
 def _map_edges(table: pd.DataFrame, ids: IdMap, kind: str, skipped: SkipReport, path: str | None) -> Edges:
-    """External-id edge table -> merged internal Edges; out-of-catalog ends and self-loops are counted."""
+    """External-id edge table -> merged internal Edges; out-of-catalog ends, self-loops, weights that are not
+    positive numbers and merged weights past the float32 range are counted."""
     if len(table) == 0:
         return Edges.empty()
     src = ids.lookup(table["src"].to_numpy())
     dst = ids.lookup(table["dst"].to_numpy())
     weight = table["weight"].to_numpy(dtype=np.float32) if "weight" in table else np.ones(len(table), np.float32)
-    lines = table["line"].to_numpy() if "line" in table else None
+
+    def count(mask: np.ndarray, reason: str, example=None, n: int | None = None) -> None:
+        """Count ``n`` (default: the rows where ``mask``) under ``reason``, located at the first such row: its
+        line and its file (the table's ``path`` column, when it has one, names the file of each row)."""
+        if not mask.any():
+            return
+        first = int(np.flatnonzero(mask)[0])
+        where = str(table["path"].iloc[first]) if "path" in table else path
+        line = int(table["line"].iloc[first]) if "line" in table else None
+        skipped.add(reason, where, line, int(mask.sum()) if n is None else n,
+                    example=example(first) if example else None)
 
     unknown = (src < 0) | (dst < 0)
-    if unknown.any():
-        first = int(np.flatnonzero(unknown)[0])
-        bad = table["src"].iloc[first] if src[first] < 0 else table["dst"].iloc[first]
-        skipped.add(f"{kind} edges with an end not in the catalog", path,
-                    int(lines[first]) if lines is not None else None, int(unknown.sum()), example=repr(str(bad)))
+    count(unknown, f"{kind} edges with an end not in the catalog",
+          lambda i: repr(str(table["src"].iloc[i] if src[i] < 0 else table["dst"].iloc[i])))
     self_loop = (~unknown) & (src == dst)
-    if self_loop.any():
-        first = int(np.flatnonzero(self_loop)[0])
-        skipped.add(f"{kind} self-loops", path, int(lines[first]) if lines is not None else None,
-                    int(self_loop.sum()), example=repr(str(table["src"].iloc[first])))
+    count(self_loop, f"{kind} self-loops", lambda i: repr(str(table["src"].iloc[i])))
     bad_weight = (~unknown) & (~self_loop) & ~(np.isfinite(weight) & (weight > 0))
-    if bad_weight.any():
-        first = int(np.flatnonzero(bad_weight)[0])
-        skipped.add(f"{kind} edges with a weight that is not a positive number", path,
-                    int(lines[first]) if lines is not None else None, int(bad_weight.sum()))
-    keep = ~(unknown | self_loop | bad_weight)
-    return merge_edges(src[keep], dst[keep], weight[keep], len(ids))
+    count(bad_weight, f"{kind} edges with a weight that is not a positive number")
+    keep = np.flatnonzero(~(unknown | self_loop | bad_weight))
+    keys, inverse, summed = _add_duplicates(src[keep], dst[keep], weight[keep], len(ids))
+    # Checked after adding: duplicates of a large weight can sum past float32 (inf, then NaN norms in training).
+    too_big = summed > _F32_MAX
+    rows = np.zeros(len(table), bool)
+    rows[keep] = too_big[inverse]
+    count(rows, f"{kind} edges whose duplicates add up to more than {_F32_MAX:.1e} (capped)", n=int(too_big.sum()))
+    return _edges_of(keys, np.minimum(summed, _F32_MAX), len(ids))
+
+
+
+def _add_duplicates(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, num_nodes: int):
+    """``(keys, inverse, weights)``: the distinct ``src * num_nodes + dst`` keys (sorted), each input row's
+    position among them, and the float64 sum of each key's weights."""
+    keys = src.astype(np.int64) * np.int64(num_nodes) + dst.astype(np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    return uniq, inverse, np.bincount(inverse, weights=weight.astype(np.float64), minlength=len(uniq))
+
+
+def _edges_of(keys: np.ndarray, weight: np.ndarray, num_nodes: int) -> Edges:
+    return Edges((keys // num_nodes).astype(np.int64), (keys % num_nodes).astype(np.int64), weight.astype(np.float32))
 
 
 def merge_edges(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, num_nodes: int) -> Edges:
     """Merge duplicate (src, dst) pairs by adding their weights; result sorted by (src, dst)."""
     if len(src) == 0:
         return Edges.empty()
-    keys = src.astype(np.int64) * np.int64(num_nodes) + dst.astype(np.int64)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    w = np.bincount(inverse, weights=weight.astype(np.float64), minlength=len(uniq)).astype(np.float32)
-    return Edges((uniq // num_nodes).astype(np.int64), (uniq % num_nodes).astype(np.int64), w)
+    keys, _, summed = _add_duplicates(src, dst, weight, num_nodes)
+    return _edges_of(keys, summed, num_nodes)
 
 
 def symmetrise(edges: Edges, num_nodes: int) -> Edges:

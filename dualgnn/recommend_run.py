@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dualgnn.errors import InputError
+from dualgnn.errors import InputError, SkipReport
 from dualgnn.recommend import Filters, Recommender
 from dualgnn.recommend_io import recommendation_frame, titles_of
 from dualgnn.serving import add_new_products, encode_id_file, encode_ids, load_recommender, read_in_stock
@@ -83,8 +83,9 @@ def run_recommend(req: RecommendRequest, progress: Callable[[int, int], None] | 
         return _brands(req, rec)
 
     queries = [encode_ids(rec, list(req.products), "--product")] if req.products else []
+    file_skips = SkipReport()  # bytes repaired in the id files, warned about with file and line
     if req.products_file is not None:
-        queries.append(encode_id_file(rec, req.products_file))
+        queries.append(encode_id_file(rec, req.products_file, file_skips))
     if req.all_products:
         queries.append(np.arange(len(rec)))
     basket = encode_ids(rec, list(req.basket), "--basket") if req.basket else None
@@ -101,9 +102,10 @@ def run_recommend(req: RecommendRequest, progress: Callable[[int, int], None] | 
 
     in_stock = None
     if req.in_stock is not None:
-        in_stock, unknown = read_in_stock(rec, req.in_stock)
+        in_stock, unknown = read_in_stock(rec, req.in_stock, file_skips)
         if unknown:
             warnings.append(f"{req.in_stock}: {unknown:,} in-stock ids are not in the catalog; ignored")
+    warnings += file_skips.lines()
     filters = Filters(exclude_same_category=req.exclude_same_category, exclude_linked=req.exclude_linked,
                       in_stock=in_stock)
     titles = titles_of(rec.products)

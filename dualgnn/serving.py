@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from dualgnn.artifacts import graph_fingerprint, load_graph, read_manifest, read_vectors
-from dualgnn.errors import ArtifactError, InputError, UnknownIdError
+from dualgnn.errors import ArtifactError, InputError, SkipReport, UnknownIdError
 from dualgnn.graph import ProductGraph
 from dualgnn.recommend import Recommender
 from dualgnn.scoring import adjacency
+from dualgnn.sources._open import read_utf8
+
 
 def check_fingerprint(model_fingerprint: str | None, graph: ProductGraph, model_dir: str | Path) -> None:
     """:class:`ArtifactError` unless the model was trained on ``graph`` (same id map, hence same row order)."""
@@ -56,15 +58,16 @@ def recommender_for(graph: ProductGraph, source: np.ndarray, target: np.ndarray,
                        ids=graph.ids, **index_opts)
 
 
-def read_id_file(path: str | Path) -> tuple[list[str], list[int]]:
-    """Ids of a file with one id per line (blank lines and ``#`` comments skipped) and their 1-based lines."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+def read_id_file(path: str | Path, skipped: SkipReport | None = None) -> tuple[list[str], list[int]]:
+    """Ids of a file with one id per line (blank lines and ``#`` comments skipped) and their 1-based lines.
+
+    Read like the input tables (:func:`~dualgnn.sources._open.read_utf8`): gzip detected by content, invalid
+    UTF-8 replaced and counted in ``skipped``, an empty or missing file an :class:`InputError`.
+    """
+    data = read_utf8(path, SkipReport() if skipped is None else skipped, expected="one product id per line")
     ids, lines = [], []
-    for n, line in enumerate(text.splitlines(), start=1):
+    # split("\n"), not splitlines(): the latter also splits on \x85 and \u2028 and shifts line numbers.
+    for n, line in enumerate(data.decode("utf-8").split("\n"), start=1):
         value = line.strip()
         if value and not value.startswith("#"):
             ids.append(value)
@@ -84,9 +87,9 @@ def encode_ids(rec: Recommender, ids: list[str], origin: str) -> np.ndarray:
     return idx
 
 
-def encode_id_file(rec: Recommender, path: str | Path) -> np.ndarray:
+def encode_id_file(rec: Recommender, path: str | Path, skipped: SkipReport | None = None) -> np.ndarray:
     """Internal ids of every line of ``path``; :class:`UnknownIdError` names the unknown id and its line."""
-    ids, lines = read_id_file(path)
+    ids, lines = read_id_file(path, skipped)
     idx = rec.ids.lookup(ids)
     bad = np.flatnonzero(idx < 0)
     if len(bad):
@@ -96,10 +99,10 @@ def encode_id_file(rec: Recommender, path: str | Path) -> np.ndarray:
     return idx
 
 
-def read_in_stock(rec: Recommender, path: str | Path) -> tuple[np.ndarray, int]:
+def read_in_stock(rec: Recommender, path: str | Path, skipped: SkipReport | None = None) -> tuple[np.ndarray, int]:
     """Internal ids of the in-stock file and the number of unknown ids (for the caller to warn about; not fatal:
     stock lists often name products the graph has not seen yet)."""
-    ids, _ = read_id_file(path)
+    ids, _ = read_id_file(path, skipped)
     idx = rec.ids.lookup(ids)
     return np.unique(idx[idx >= 0]), int((idx < 0).sum())
 

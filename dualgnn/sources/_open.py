@@ -3,8 +3,8 @@
 Every text reader goes through :func:`read_utf8`, so the three readers treat damaged files the same way: a file
 that cannot be used at all raises :class:`~dualgnn.errors.InputError`; damage that leaves usable records (a cut
 gzip stream, a few undecodable bytes) is repaired and counted in the :class:`~dualgnn.errors.SkipReport`.
-:func:`parse_csv` and :func:`parse_jsonl` then parse the repaired bytes with pyarrow, skipping (and counting) bad
-rows and attaching each row's 1-based line number.
+:func:`parse_jsonl` (and :func:`~dualgnn.sources._csv.parse_csv`) then parse the repaired bytes with pyarrow,
+skipping (and counting) bad rows and attaching each row's 1-based line number.
 
 >>> skipped = SkipReport()
 >>> data = read_utf8("meta.json.gz", skipped, expected="Amazon metadata")   # doctest: +SKIP
@@ -14,7 +14,6 @@ rows and attaching each row's 1-based line number.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -24,25 +23,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from dualgnn.errors import InputError, SkipReport
+from dualgnn.sources._nesting import blank_deep_lines
 
 GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 22
 # pyarrow's parse block: a record longer than this fails, so it is far above any sane row (default 1 MB).
-_BLOCK = 1 << 25
+BLOCK = 1 << 25
 
 
 def check_file(path: str | Path) -> Path:
-    """``path`` as a Path, or :class:`InputError` if it does not exist or is not a regular file."""
+    """``path`` as a Path, or :class:`InputError` if it does not exist, is not a regular file or cannot be read."""
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", path=p, hint="check the path and the working directory")
     if not p.is_file():
         raise InputError("not a file", path=p, hint="pass the file itself, not a directory")
+    try:
+        open(p, "rb").close()
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", path=p,
+                         hint="check the file's permissions") from None
     return p
 
 
@@ -132,76 +136,49 @@ def peek_text(path: str | Path, size: int = 1 << 16) -> str:
     return b"".join(parts)[:size].decode("utf-8", "replace").lstrip("\ufeff")
 
 
-def nonblank_line_numbers(data: bytes) -> np.ndarray:
-    """1-based numbers of the physical lines that are not blank (``""`` or ``"\\r"``), shape ``(k,)`` int64.
+class PhysicalLines:
+    """Physical lines of ``data``: byte offsets ``starts`` / ``ends`` of 0-based line ``i``, and ``nonblank``, the
+    1-based numbers of the lines that are not blank (``""`` or ``"\\r"``), shape ``(k,)`` int64.
 
-    Parsers skip blank lines, so row ``i`` of a parsed file maps to the ``i``-th non-blank line when no value
-    spans lines. Vectorised: 1 M lines take a few milliseconds.
+    Parsers skip blank lines, so parsed record ``i`` starts on line ``nonblank[i]`` when no value spans lines.
+    Vectorised: 1 M lines take a few milliseconds.
     """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == ord("\n"))
-    if len(buf) and buf[-1] != ord("\n"):
-        ends = np.append(ends, len(buf))  # last line without a newline
-    starts = np.concatenate([[0], ends[:-1] + 1]) if len(ends) else np.zeros(0, np.int64)
-    length = ends - starts
-    carriage = (length == 1) & (buf[np.minimum(starts, max(len(buf) - 1, 0))] == ord("\r"))
-    return (np.flatnonzero((length > 0) & ~carriage) + 1).astype(np.int64)
 
+    def __init__(self, data: bytes) -> None:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(buf == ord("\n"))
+        if len(buf) and buf[-1] != ord("\n"):
+            ends = np.append(ends, len(buf))  # last line without a newline
+        starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else np.zeros(0, np.int64)
+        length = ends - starts
+        carriage = (length == 1) & (buf[np.minimum(starts, max(len(buf) - 1, 0))] == ord("\r"))
+        self.starts, self.ends = starts, ends
+        self.nonblank = (np.flatnonzero((length > 0) & ~carriage) + 1).astype(np.int64)
 
-def parse_csv(data: bytes, path: Path, sep: str, skipped: SkipReport) -> pd.DataFrame:
-    """A delimited file as a DataFrame of str columns (``""`` for empty cells) plus ``line``.
-
-    Rows with the wrong number of fields are skipped and counted. ``line`` is the physical 1-based line of the row
-    (header = line 1, blank lines skipped); when a quoted value spans lines, physical lines cannot be recovered
-    cheaply and ``line`` is the record number instead.
-    """
-    header_text = data[: data.find(b"\n")] if b"\n" in data else data
-    names = next(csv.reader([header_text.decode("utf-8").rstrip("\r")], delimiter=sep))
-    bad: list[tuple[int, str]] = []
-
-    def on_bad_row(row) -> str:
-        bad.append((row.number, row.text))
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            # Single-threaded: only then does pyarrow number the bad rows (and on 2 cores it is as fast).
-            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1, block_size=_BLOCK),
-            parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_bad_row, newlines_in_values=True),
-            # Every column as text: ids like "007" must not become 7; numeric columns are converted by the caller.
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {exc}", path=path,
-                         hint="check the delimiter and quoting; the first line must be the header") from None
-    df = table.to_pandas()
-    records = len(df) + len(bad)
-    # pyarrow numbers records with the header as 1 (it skips blank lines). Map them to physical lines when every
-    # record is one line; otherwise keep record numbers.
-    bad_numbers = np.array([n - 1 if n is not None else 0 for n, _ in bad], np.int64)  # 1 = first data record
-    numbers = np.delete(np.arange(1, records + 1), bad_numbers - 1) if len(bad) else np.arange(1, records + 1)
-    physical = nonblank_line_numbers(data)
-    exact = len(physical) == records + 1
-    df["line"] = physical[numbers] if exact else numbers + 1
-    for (_, text), number in zip(bad, bad_numbers):
-        skipped.add("malformed rows (wrong number of fields)", path,
-                    int(physical[number]) if exact else int(number) + 1, example=text[:60])
-    return df
+    def text(self, data: bytes, first: int, last: int) -> bytes:
+        """Bytes of nonblank lines ``first..last`` (indices into ``nonblank``), the blank lines between included."""
+        return data[self.starts[self.nonblank[first] - 1]: self.ends[self.nonblank[last] - 1]]
 
 
 def parse_jsonl(data: bytes, path: Path, skipped: SkipReport) -> pd.DataFrame:
     """JSON lines (one object per line) as a DataFrame plus ``line``; malformed lines are skipped and counted.
 
     Fast path: pyarrow's vectorised reader. It rejects the whole file on one bad line or on a field whose type
-    changes between lines; only then are the lines parsed one by one to find and skip the bad ones.
+    changes between lines; only then are the lines parsed one by one to find and skip the bad ones. Lines nested
+    too deeply to parse safely are emptied first (:func:`~dualgnn.sources._nesting.blank_deep_lines`).
     """
-    physical = nonblank_line_numbers(data)
+    data = blank_deep_lines(data, path, skipped)
+    lines = PhysicalLines(data)
+    physical = lines.nonblank
+    # Only lines that start an object go to pyarrow: it reads a "null" line as an empty record, and crashes the
+    # process (segmentation fault) when the first line is one.
+    objects = np.frombuffer(data, np.uint8)[lines.starts[physical - 1]] == ord("{")
     try:
-        df = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=_BLOCK)).to_pandas()
-        if len(df) == len(physical):
-            df["line"] = physical
-            return df
+        if objects.all():
+            df = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=BLOCK)).to_pandas()
+            if len(df) == len(physical):
+                df["line"] = physical
+                return df
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     records, lines = [], []
@@ -210,7 +187,7 @@ def parse_jsonl(data: bytes, path: Path, skipped: SkipReport) -> pd.DataFrame:
             continue
         try:
             record = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             record = None
         if not isinstance(record, dict):
             skipped.add("malformed JSON lines", path, number, example=text[:60].decode("utf-8", "replace"))

@@ -2,7 +2,8 @@
 
 One record per line. The 2014 files use Python-literal quoting (``{'asin': '0001', ...}``) with the related
 products in a ``related`` dict; the 2018 files are strict JSON with top-level ``also_buy`` / ``also_view``. The
-format is detected per line, so a file mixing both reads fine. gzip is detected by magic bytes.
+format is detected per line, so a file mixing both reads fine. gzip is detected by magic bytes. A line nested
+more than 100 levels deep is skipped and counted like a malformed one (:mod:`dualgnn.sources._nesting`).
 
 Edges point from the record's owner to each listed product::
 
@@ -11,11 +12,12 @@ Edges point from the record's owner to each listed product::
 
 Amazon lists the strongest related products first, so the product at 0-based position ``pos`` of a list gets
 weight ``1 / log2(2 + pos)`` (1.0, 0.63, 0.5, 0.43, ...; the DCG discount). A pair listed in two lists keeps one
-row per list; the graph builder adds their weights. Edge rows carry ``line``, the owner's 1-based line number.
+row per list; the graph builder adds their weights. Edge rows carry ``line`` and ``path``: the owner's 1-based
+line number and file.
 
 >>> raw = read_amazon(["meta_Digital_Music.partial.jsonl.gz"])    # doctest: +SKIP
 >>> len(raw.products), list(raw.copurchase.columns)               # doctest: +SKIP
-(7419, ['src', 'dst', 'weight', 'line'])
+(7419, ['src', 'dst', 'weight', 'line', 'path'])
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ import numpy as np
 import pandas as pd
 
 from dualgnn.errors import InputError, SkipReport
+from dualgnn.sources._nesting import blank_deep_lines
 from dualgnn.sources._open import read_utf8
-from dualgnn.sources.base import RawData
+from dualgnn.sources.base import RawData, place, unplace
 
 EXPECTED = "Amazon product metadata: one JSON (or Python-literal) object per line with an 'asin' field"
 
 # (key inside ``related`` or None for a top-level key, list name) per edge kind.
 COPURCHASE_LISTS = (("related", "also_bought"), ("related", "bought_together"), (None, "also_buy"))
 COVIEW_LISTS = (("related", "also_viewed"), ("related", "buy_after_viewing"), (None, "also_view"))
+
+BAD_PRICE = "prices that are not a non-negative number (set to missing)"
 
 _TAG = re.compile(r"<[^>]*>")
 # A price, optionally a range: "$25.00", "25", "$1,250.00", "$10.00 - $20.00".
@@ -79,6 +84,26 @@ def parse_price(value) -> float:
     return float(match.group(1).replace(",", "")) if match else math.nan
 
 
+_NO_PRICE = {"", "n/a", "na", "nan", "null", "none", "-", "#n/a"}
+
+
+def missing_price(value) -> bool:
+    """True if no price was given: None, NaN, blank text or a usual "not available" marker ("n/a", "null", ...)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _NO_PRICE
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def is_bad_price(value, price: float) -> bool:
+    """True if a price ``value`` was given (see :func:`missing_price`) but its parse ``price`` is missing."""
+    return math.isnan(price) and not missing_price(value)
+
+
+def show_value(value) -> str:
+    """A value for a warning: text quoted, numbers plain (``'abc'``, ``-2``), at most 60 characters."""
+    return (repr(value) if isinstance(value, str) else str(value))[:60]
+
+
 def category_path(record: dict) -> str:
     """The category path joined by " > ": the first of the 2014 ``categories`` paths, or the 2018 ``category`` list.
 
@@ -103,7 +128,7 @@ def _parse_line(text: str):
     """A record from one line: strict JSON first (fast), Python literal second (2014 files). None if neither."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         return ast.literal_eval(text)
@@ -129,15 +154,16 @@ class _Collector:
         self.products = {k: [] for k in ("product_id", "title", "description", "category", "brand", "price")}
         self.edges = {kind: {"src": [], "dst": [], "weight": [], "line": []} for kind in ("copurchase", "coview")}
         self.lines: dict[str, tuple[str, int]] = {}  # asin -> (path, line) of its first record
+        self.file = 0  # index of the file being read: edges keep their place (file, line)
 
-    def add(self, asin: str, record: dict, line: int) -> None:
+    def add(self, asin: str, record: dict, line: int, price: float) -> None:
         p = self.products
         p["product_id"].append(asin)
         p["title"].append(clean_text(record.get("title")))
         p["description"].append(clean_text(record.get("description")))
         p["category"].append(category_path(record))
         p["brand"].append(clean_text(record.get("brand")))
-        p["price"].append(parse_price(record.get("price")))
+        p["price"].append(price)
         for kind, spec in (("copurchase", COPURCHASE_LISTS), ("coview", COVIEW_LISTS)):
             e = self.edges[kind]
             for lst in _related_lists(record, spec):
@@ -146,24 +172,24 @@ class _Collector:
                 e["src"].extend([asin] * n)
                 e["dst"].extend(str(v) for v in lst)
                 e["weight"].extend(weights)
-                e["line"].extend([line] * n)
+                e["line"].extend([place(line, self.file)] * n)
 
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    def frames(self, paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         products = pd.DataFrame(self.products)
         products["price"] = products["price"].astype(np.float64)
         edges = []
         for kind in ("copurchase", "coview"):
             e = self.edges[kind]
-            edges.append(pd.DataFrame({"src": pd.Series(e["src"], dtype=object),
-                                       "dst": pd.Series(e["dst"], dtype=object),
-                                       "weight": np.asarray(e["weight"], np.float32),
-                                       "line": np.asarray(e["line"], np.int64)}))
+            edges.append(unplace(pd.DataFrame({"src": pd.Series(e["src"], dtype=object),
+                                               "dst": pd.Series(e["dst"], dtype=object),
+                                               "weight": np.asarray(e["weight"], np.float32),
+                                               "line": np.asarray(e["line"], np.int64)}), paths))
         return products, edges[0], edges[1]
 
 
 def _read_file(path: Path, out: _Collector, skipped: SkipReport) -> int:
     """Parse one file into ``out``; returns the number of records kept from it."""
-    text = read_utf8(path, skipped, expected=EXPECTED).decode("utf-8")
+    text = blank_deep_lines(read_utf8(path, skipped, expected=EXPECTED), path, skipped).decode("utf-8")
     kept = 0
     # split("\n"), not splitlines(): the latter also splits on \x85 and \u2028 inside strings and shifts line numbers.
     for number, line_text in enumerate(text.split("\n"), start=1):
@@ -186,7 +212,10 @@ def _read_file(path: Path, out: _Collector, skipped: SkipReport) -> int:
                         example=f"{asin!r}, first at {first_path} line {first_line}")
             continue
         out.lines[asin] = (str(path), number)
-        out.add(asin, record, number)
+        price = parse_price(record.get("price"))
+        if is_bad_price(record.get("price"), price):
+            skipped.add(BAD_PRICE, path, number, example=show_value(record.get("price")))
+        out.add(asin, record, number, price)
         kept += 1
     return kept
 
@@ -203,13 +232,13 @@ def read_amazon(paths: Sequence[str | Path]) -> RawData:
     if not paths:
         raise InputError("no Amazon metadata file given", hint="pass at least one meta_*.json(.gz) file")
     out, skipped, inputs = _Collector(), SkipReport(), []
-    for raw_path in paths:
-        path = Path(raw_path)
+    for index, raw_path in enumerate(paths):
+        path, out.file = Path(raw_path), index
         file_skips = SkipReport()
         if _read_file(path, out, file_skips) == 0:
             reasons = "; ".join(file_skips.lines()) or "no records"
             raise InputError(f"no usable record ({reasons})", path=path, hint=f"expected {EXPECTED}")
         skipped.merge(file_skips)
         inputs.append(path)
-    products, copurchase, coview = out.frames()
+    products, copurchase, coview = out.frames(inputs)
     return RawData(products=products, copurchase=copurchase, coview=coview, skipped=skipped, inputs=inputs)

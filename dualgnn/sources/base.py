@@ -24,6 +24,8 @@ class RawData:
     * ``copurchase``: columns ``src``, ``dst`` (str product ids), ``weight`` (float32 > 0). Direction src -> dst
       means "bought dst with or after src". Duplicates and self-loops may be present: the graph builder merges them.
     * ``coview``: same columns; symmetric relation, each pair may appear once or in both directions.
+    * Edge tables also carry ``line`` (1-based) and, from readers of several files, ``path``: where each edge
+      comes from, for the graph builder's warnings.
     * ``skipped``: what the reader skipped or repaired, with counts and the first location of each reason.
     * ``inputs``: the files read, for the manifest's checksums.
     """
@@ -52,3 +54,21 @@ def normalise_products(products: pd.DataFrame) -> pd.DataFrame:
             values = products[col]
             out[col] = values.astype(object).where(values.notna(), "").astype(str)
     return out.reset_index(drop=True)
+
+
+_FILE_BITS = 40  # lines below 2**40 per file
+
+
+def place(lines: np.ndarray | int, file_index: int) -> np.ndarray | int:
+    """``lines`` of file ``file_index`` as one int64 "place" each, ordered by file, then line (see :func:`unplace`).
+
+    Readers of several files aggregate edges by place, so "the first line" of an edge stays one file's line.
+    """
+    return lines + (file_index << _FILE_BITS)
+
+
+def unplace(edges: pd.DataFrame, paths: list) -> pd.DataFrame:
+    """``edges`` whose ``line`` holds places -> ``line`` (1-based, within its file) plus ``path`` (the file)."""
+    places = edges["line"].to_numpy(np.int64)
+    files = np.asarray([str(p) for p in paths], dtype=object)
+    return edges.assign(line=places & ((1 << _FILE_BITS) - 1), path=files[places >> _FILE_BITS])

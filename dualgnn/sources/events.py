@@ -18,12 +18,13 @@ into sessions at ``session_gap`` seconds (30 min) of inactivity per customer. On
 
 Cost: pairs come from sorted arrays shifted by ``k = 1..max_lookahead`` (each purchase or view meets at most the
 next ``max_lookahead`` ones of the same customer or session), so work is O(events x max_lookahead) instead of
-quadratic in a heavy user's history. Edge ``line`` is the line of the event that completes the pair (first one).
+quadratic in a heavy user's history. Edge ``line`` and ``path`` locate the event that completes the pair (the
+first one, in file order).
 Without a ``products`` file the catalog is every product id seen in valid events, with no metadata.
 
 >>> raw = read_events(["events.csv"], EventSettings(window=7 * 86400))     # doctest: +SKIP
 >>> raw.copurchase.columns.tolist()                                        # doctest: +SKIP
-['src', 'dst', 'weight', 'line']
+['src', 'dst', 'weight', 'line', 'path']
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dualgnn.errors import InputError, SkipReport
-from dualgnn.sources.base import RawData
+from dualgnn.sources.base import RawData, place, unplace
 from dualgnn.sources.tables import drop_rows, id_strings, read_products, read_table, require_columns
 
 EVENT_CODES = {"view": 0, "cart": 1, "purchase": 2}
@@ -93,7 +94,10 @@ def parse_timestamps(values: pd.Series) -> np.ndarray:
 
 def event_codes(values: pd.Series) -> np.ndarray:
     """``EVENT_CODES`` of each value (case and surrounding spaces ignored), -1 for anything else."""
-    codes, uniques = pd.factorize(values)  # a handful of distinct values: normalise those, not 1 M strings
+    try:
+        codes, uniques = pd.factorize(values)  # a handful of distinct values: normalise those, not 1 M strings
+    except TypeError:  # lists or dicts from JSON lines: unhashable, and no event type anyway
+        codes, uniques = pd.factorize(values.map(lambda v: v if isinstance(v, str) else repr(v)))
     table = np.array([EVENT_CODES.get(str(u).strip().lower(), -1) for u in uniques] + [-1], np.int64)
     return table[codes]  # code -1 (missing) picks the trailing -1
 
@@ -244,9 +248,12 @@ def read_events(paths: Sequence[str | Path], settings: EventSettings = EventSett
         raise InputError("no event file given", hint="pass at least one events file (CSV, TSV, Parquet or JSON lines)")
     skipped = SkipReport()
     frames = [_load(Path(p), skipped) for p in paths]
-    ev = pd.concat(frames, ignore_index=True)
+    ev = pd.concat([f.assign(line=place(f["line"].to_numpy(np.int64), i)) for i, f in enumerate(frames)],
+                   ignore_index=True)
     if len(ev) == 0:
-        raise InputError("no usable event", path=paths[0], hint="; ".join(skipped.lines()))
+        names = ", ".join(map(str, paths))
+        raise InputError("no usable event" + (f" in {names}" if len(paths) > 1 else ""),
+                         path=paths[0] if len(paths) == 1 else None, hint="; ".join(skipped.lines()))
     codes, ids = pd.factorize(ev["product"])
     ev["item"] = codes.astype(np.int64)
     ids = np.asarray(ids, dtype=object)
@@ -256,5 +263,5 @@ def read_events(paths: Sequence[str | Path], settings: EventSettings = EventSett
     else:
         catalog = pd.DataFrame({"product_id": ids})
     inputs = [Path(p) for p in paths] + ([Path(products)] if products is not None else [])
-    return RawData(products=catalog, copurchase=_copurchase(ev, ids, settings), coview=_coview(ev, ids, settings),
-                   skipped=skipped, inputs=inputs)
+    return RawData(products=catalog, copurchase=unplace(_copurchase(ev, ids, settings), paths),
+                   coview=unplace(_coview(ev, ids, settings), paths), skipped=skipped, inputs=inputs)

@@ -9,7 +9,8 @@ case-insensitively. Ids are always strings ("007" stays "007").
 * copurchase / coview: ``src``, ``dst``, optional ``weight`` (default 1.0; empty cells too).
 
 Every row keeps ``line``, its 1-based line in the file: CSV/TSV data row ``i`` (0-based) is line ``i + 2`` when
-nothing is skipped (the header is line 1); JSON line ``i`` is line ``i + 1``; Parquet row ``i`` is "line" ``i + 1``.
+nothing is skipped and no value spans lines (the header is line 1; otherwise the physical line where the row
+starts); JSON line ``i`` is line ``i + 1``; Parquet row ``i`` is "line" ``i + 1``.
 
 >>> raw = read_tables("products.csv", copurchase="bought_after.csv")   # doctest: +SKIP
 >>> raw.copurchase.columns.tolist()                                    # doctest: +SKIP
@@ -24,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from dualgnn.errors import InputError, SkipReport
-from dualgnn.sources._open import check_file, parse_csv, parse_jsonl, peek_text, read_utf8
-from dualgnn.sources.amazon import parse_price, read_amazon
+from dualgnn.sources._csv import parse_csv
+from dualgnn.sources._open import check_file, parse_jsonl, peek_text, read_utf8
+from dualgnn.sources.amazon import BAD_PRICE, missing_price, parse_price, read_amazon, show_value
 from dualgnn.sources.base import METADATA_COLUMNS, RawData, empty_edges
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -113,20 +115,30 @@ def _text(values: pd.Series, joiner: str) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype(str)
 
 
-def _price(values: pd.Series) -> pd.Series:
+def _price(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Prices as float (NaN missing) and the mask of given prices that are not a non-negative number."""
     number = pd.to_numeric(values, errors="coerce").astype(np.float64)
     leftover = number.isna() & values.notna()
     if leftover.any():  # "$25.00", "$10 - $20": the Amazon rules
         number[leftover] = values[leftover].map(lambda v: parse_price(str(v)))
-    return number
+    number = number.where(np.isfinite(number) & (number >= 0))  # -3, inf: not a price
+    bad = number.isna()
+    if bad.any():
+        bad[bad] = ~values[bad].map(missing_price).astype(bool)
+    return number, bad
+
+
+def count_rows(df: pd.DataFrame, mask: pd.Series, reason: str, path: Path, skipped: SkipReport, example=None) -> None:
+    """Count rows where ``mask`` with the line of the first (``example(row)`` describes it)."""
+    if mask.any():
+        first = df.loc[mask].iloc[0]
+        skipped.add(reason, path, int(first["line"]), int(mask.sum()), example=example(first) if example else None)
 
 
 def drop_rows(df: pd.DataFrame, mask: pd.Series, reason: str, path: Path, skipped: SkipReport,
               example=None) -> pd.DataFrame:
     """Drop rows where ``mask``, counting them with the line of the first (``example(row)`` describes it)."""
-    if mask.any():
-        first = df.loc[mask].iloc[0]
-        skipped.add(reason, path, int(first["line"]), int(mask.sum()), example=example(first) if example else None)
+    count_rows(df, mask, reason, path, skipped, example)
     return df.loc[~mask]
 
 
@@ -156,7 +168,9 @@ def read_products(path: str | Path) -> tuple[pd.DataFrame, SkipReport]:
     out = pd.DataFrame({"product_id": df["product_id"].to_numpy()})
     for col in METADATA_COLUMNS:
         if col == "price" and col in df:
-            out[col] = _price(df[col]).to_numpy()
+            price, bad = _price(df[col])
+            count_rows(df, bad, BAD_PRICE, path, skipped, example=lambda r: show_value(r["price"]))
+            out[col] = price.to_numpy()
         elif col in df:
             out[col] = _text(df[col], " > " if col == "category" else " ").to_numpy()
     return out, skipped

@@ -388,10 +388,12 @@ class DualGNN(nn.Module):
 
 def edge_norms(src: torch.Tensor, dst: torch.Tensor, w: torch.Tensor, n: int) -> torch.Tensor:
     """w_uv / sqrt(W_out(u) W_in(v)) per edge (weighted symmetric normalisation, the weighted-degree analogue of
-    GCN's); an edge of weight 0 counts for nothing in the degrees."""
-    w_out = torch.zeros(n).index_add_(0, src, w).clamp_min_(1e-12)
-    w_in = torch.zeros(n).index_add_(0, dst, w).clamp_min_(1e-12)
-    return w / torch.sqrt(w_out[src] * w_in[dst])
+    GCN's); an edge of weight 0 counts for nothing in the degrees. Computed in float64: with weights near the
+    float32 maximum (which the graph builder allows) the product of two degrees would overflow and mute the edge."""
+    w = w.double()
+    w_out = torch.zeros(n, dtype=torch.float64).index_add_(0, src, w).clamp_min_(1e-12)
+    w_in = torch.zeros(n, dtype=torch.float64).index_add_(0, dst, w).clamp_min_(1e-12)
+    return (w / torch.sqrt(w_out[src] * w_in[dst])).float()
 
 
 def add_edge_norms(g) -> None:

@@ -416,3 +416,13 @@ def test_an_empty_validation_split_is_said_plainly_and_history_is_strict_json(tm
     history = json.loads((tmp_path / "history.json").read_text(),
                          parse_constant=lambda c: pytest.fail(f"bare {c} in history.json"))
     assert all("val_hr10" not in h for h in history)
+
+
+def test_an_edge_weight_near_the_float32_maximum_keeps_its_influence():
+    import torch
+
+    from dualgnn.model import edge_norms
+
+    src, dst = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0])
+    norms = edge_norms(src, dst, torch.tensor([3e38, 1.0, 1.0]), 3)
+    assert torch.isfinite(norms).all() and norms.tolist() == pytest.approx([1.0, 1.0, 1.0])

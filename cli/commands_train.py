@@ -54,6 +54,7 @@ def train_command(
     from dualgnn.config import TrainConfig
     from dualgnn.evaluate import load_or_make_split
     from dualgnn.features import Features
+    from dualgnn.model_catalog import write_catalog
     from dualgnn.model_io import save_model
     from dualgnn.outputs import claim_output
     from dualgnn.split import SplitSettings, production_settings, whole_graph
@@ -86,8 +87,11 @@ def train_command(
         result = train(graph, features, chosen, config, out_dir=work, resume=resume, progress=not quiet,
                        fast_alloc=fast_alloc, serve_split=whole_graph(graph) if production else None)
         # The split goes inside the same atomic swap: evaluate checks a model is scored on the split it learnt from.
+        # What refresh needs (ids, served edges, features reference) is kept beside the weights.
+        served = graph.copurchase if production else chosen.train_copurchase
         save_model(out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
-                   extra={"split.npz": chosen.save}, training=learnt)
+                   extra=[lambda d: chosen.save(d / "split.npz"), lambda d: write_catalog(d, graph, features, served)],
+                   training=learnt)
         shutil.rmtree(work, ignore_errors=True)
     if len(chosen.val_copurchase):
         summary = f"best validation HR@10 {result.best_val:.4f} at epoch {result.best_epoch}"

@@ -126,6 +126,14 @@ class Features:
     def num_products(self) -> int:
         return self.text.shape[0]
 
+    def reference(self) -> "Features":
+        """These features without their rows: what encodes more products like them (vocabularies, price statistics,
+        text encoder). A model directory keeps it, so ``dualgnn refresh`` encodes a changed catalog as the model
+        learnt it."""
+        return Features(text=self.text[:0], categorical=self.categorical[:0], numeric=self.numeric[:0],
+                        cardinalities=self.cardinalities, vocab=self.vocab, numeric_stats=self.numeric_stats,
+                        settings=self.settings, encoder_state=self.encoder_state)
+
     def fingerprint(self) -> str:
         """A short hash of what a trained model depends on: settings, text encoder, vocabularies, price statistics.
 
@@ -238,13 +246,19 @@ def build_features(products: pd.DataFrame, settings: FeatureSettings, *, cache_p
 
 
 def transform_new(products: pd.DataFrame, reference: Features, *, settings: FeatureSettings | None = None,
-                  progress: bool = False) -> Features:
+                  progress: bool = False, text: np.ndarray | None = None) -> Features:
     """Features for products that were not in ``reference``'s build (cold start), comparable with its rows.
 
     Uses ``reference``'s vocabularies (unseen brands and categories -> 0), price statistics and text encoder
     (the saved TF-IDF state, or the same sentence model, loaded once per process). ``settings`` may only change
-    ``batch_size``. For one product with the model already loaded this takes milliseconds.
+    ``batch_size``. For one product with the model already loaded this takes milliseconds. ``text``: the products'
+    text vectors when they are already known from an encoder of the same identity (then nothing is encoded).
     """
+    if text is not None:
+        log_price, missing = _log_price(products)
+        return _assemble(np.asarray(text, np.float32), _categorical_values(products), reference.vocab, log_price,
+                         missing, reference.numeric_stats, FeatureSettings.from_dict(reference.settings),
+                         reference.encoder_state, reference._derived)
     ref_settings = FeatureSettings.from_dict(reference.settings)
     if settings is not None and not settings.same_encoding(ref_settings):
         raise ValueError("transform_new must encode like the reference build; only batch_size may differ")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,10 +54,10 @@ def _model_shapes(model: DualGNN) -> dict:
 
 
 def save_model(out_dir: str | Path, result, graph_fingerprint: str, *, features_fingerprint: str = "",
-               extra: dict | None = None, training: dict | None = None) -> Path:
+               extra: Iterable[Callable[[Path], None]] = (), training: dict | None = None) -> Path:
     """Write ``result`` (a :class:`dualgnn.train.TrainResult`) as a model directory, replacing ``out_dir``.
 
-    ``extra`` adds files written inside the same atomic swap: name -> a function of the path to write.
+    ``extra``: functions that write more files into the directory, inside the same atomic swap.
     ``training`` goes into the manifest: what the model learnt from (purpose, split, edge counts).
     """
     from dualgnn.train import write_training_curve
@@ -70,8 +71,8 @@ def save_model(out_dir: str | Path, result, graph_fingerprint: str, *, features_
         write_json(tmp / "history.json", result.history)
         if result.history:
             write_training_curve(tmp / "training_curve.png", result.history)
-        for name, write in (extra or {}).items():
-            write(tmp / name)
+        for write in extra:
+            write(tmp)
         write_json(tmp / MANIFEST, {
             "kind": "model", "format_version": FORMAT_VERSION, "graph_fingerprint": graph_fingerprint,
             "features_fingerprint": features_fingerprint, "training": training or {},

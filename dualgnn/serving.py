@@ -119,6 +119,7 @@ def add_new_products(rec: Recommender, graph: ProductGraph, model_dir: str | Pat
     from dualgnn import coldstart
     from dualgnn.features import Features, transform_new
     from dualgnn.model_io import load_model
+    from dualgnn.refresh import features_for_model
     from dualgnn.sources.tables import read_products
 
     products, skipped = read_products(path)
@@ -126,13 +127,7 @@ def add_new_products(rec: Recommender, graph: ProductGraph, model_dir: str | Pat
         raise InputError("the new-products file has no products", path=path)
     loaded = load_model(model_dir)
     check_fingerprint(loaded.fingerprint, graph, model_dir)
-    warm = Features.load(artifacts)
-    trained_on = getattr(loaded, "features_fingerprint", "")  # "" for a model saved before it was recorded
-    if trained_on and trained_on != warm.fingerprint():
-        raise ArtifactError(
-            f"{model_dir} was trained on other features than {artifacts} holds (another text encoder, vocabulary "
-            "of brands and categories, or price statistics): new products would be encoded differently",
-            hint="retrain on this artifact directory (dualgnn train), or use the graph the model was trained on")
+    warm = features_for_model(graph, Features.load(artifacts), loaded, model_dir)
     new = transform_new(products, warm)
     source, target = coldstart.embed_new_products(loaded.model, loaded.config, graph.to_dgl(), warm, new,
                                                   k_links=k_links)

@@ -83,16 +83,19 @@ def choose_mode(config: TrainConfig, num_nodes: int, num_edges: int, budget: flo
 
 
 @torch.no_grad()
-def embed_all(model: DualGNN, g, inputs: NodeInputs, cold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def embed_all(model: DualGNN, g, inputs: NodeInputs, cold: np.ndarray | None = None,
+              known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Served source and target vectors for every product (n, d) float32 (d = hidden_dim [+1 with target_bias],
     doubled by the reciprocity blend: :meth:`DualGNN.serve`). ``cold`` products (no training edges) take the
-    paper's cold-start path instead of their isolated-node vectors."""
+    paper's cold-start path instead of their isolated-node vectors. ``known`` (n,) bool: products with learned
+    per-product rows (default all; a refreshed catalog's new products have none)."""
     model.eval()
     n = len(inputs)
     warm = torch.ones(n)
     if cold is not None and len(cold):
         warm[torch.from_numpy(cold)] = 0.0
-    s, t = model.embed_rows(g, inputs, id_mask=warm)  # = model.serve(*model(g, ...)), in row blocks
+    id_mask = warm if known is None else warm * torch.from_numpy(np.asarray(known, np.float32))
+    s, t = model.embed_rows(g, inputs, id_mask=id_mask)  # = model.serve(*model(g, ...)), in row blocks
     s, t = s.numpy(), t.numpy()  # fresh buffers of this call: no copy needed
     if cold is not None and len(cold):
         from dualgnn.coldstart import cold_start_embeddings

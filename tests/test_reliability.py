@@ -238,7 +238,7 @@ def test_new_products_against_a_graph_with_other_features_are_refused(world, tmp
     new = tmp_path / "new.csv"
     new.write_text("product_id,title,brand\nNEW1,a brand new phone,acme\n")
     code, out = run(capsys, "recommend", rebuilt, "--model", world / "model", "--new-products", new)
-    assert code == 1 and "other features" in out
+    assert code == 1 and "built with other settings" in out and "encoder" in out
 
 
 # --- 7. damaged model and graph files: a clear error naming the file --------------------------------------------

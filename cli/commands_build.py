@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.app import app
+from cli.options import ArtifactsDir as ArtifactsArg
 from cli.options import Quiet
 
 console = Console()
@@ -75,8 +76,9 @@ def build_graph_command(
 @app.command("info")
 def info_command(
     directory: Annotated[Path, typer.Argument(help="An artifact directory (graph or model).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole manifest as JSON.")] = False,
 ) -> None:
-    """Show what an artifact directory holds: counts, inputs, settings."""
+    """Show what an artifact directory holds: counts, inputs, settings; for a model, what it learnt from."""
     import json
 
     from dualgnn.artifacts import MANIFEST
@@ -93,4 +95,73 @@ def info_command(
         manifest = json.loads(path.read_text())
     except ValueError as exc:  # not JSON, or not UTF-8
         raise ArtifactError(f"{path} is not valid JSON: {exc}", hint="rebuild the artifact") from exc
-    console.print_json(data=manifest)
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} is not a dualgnn manifest", hint="rebuild the artifact")
+    if as_json:
+        console.print_json(data=manifest)
+        return
+    table = Table(title=f"{escape(str(directory))}: a dualgnn {escape(str(manifest.get('kind', 'graph')))} artifact",
+                  show_header=False, title_justify="left")
+    for name, value in info_rows(manifest):
+        table.add_row(name, escape(value))
+    console.print(table)
+
+
+def info_rows(manifest: dict) -> list[tuple[str, str]]:
+    """The summary ``dualgnn info`` prints, as (label, text) rows."""
+    counts = manifest.get("counts", {})
+    if manifest.get("kind") == "model":
+        rows = [("products", f"{counts.get('products', '?'):,}"), ("vector width", str(counts.get("vector_dim")))]
+        t = manifest.get("training", {})
+        purpose = t.get("purpose", "unknown (trained before this was recorded)")
+        rows.append(("trained for", {"production": "shipping: learnt from every edge but a validation slice",
+                                     "evaluation": "evaluation: the split's test edges held out",
+                                     "refresh": f"shipping, refreshed from {t.get('refreshed_from')} "
+                                                "(no training)"}.get(purpose, purpose)))
+        if "split" in t:
+            sp = t["split"]
+            rows.append(("split", f"{sp['kind']} {'/'.join(f'{s:g}' for s in sp['shares'])}, seed {sp['seed']}"))
+        for key, label in (("edges_learnt", "co-purchase edges learnt from"),
+                           ("validation_edges", "kept back to stop early"), ("held_out_edges", "held out (test)"),
+                           ("served_graph_edges", "edges the served vectors use")):
+            if key in t:
+                rows.append((label, f"{t[key]:,}"))
+        for name, value in t.get("changes", {}).items():
+            rows.append((name.replace("_", " "), f"{value:,}"))
+        best = manifest.get("best_val_hr10")
+        if best is not None:
+            rows.append(("best validation HR@10", f"{best:.4f} (epoch {manifest.get('best_epoch')})"))
+        return rows + [("graph fingerprint", str(manifest.get("graph_fingerprint")))]
+    rows = [("products", f"{counts.get('products', 0):,}"), ("co-purchase edges", f"{counts.get('copurchase', 0):,}"),
+            ("co-view pairs", f"{counts.get('coview_pairs', 0):,}"),
+            ("one-way share of co-purchase", f"{counts.get('one_way_share', 0):.1%}")]
+    features = manifest.get("settings", {}).get("features") or {}
+    if features:
+        rows.append(("text features", f"{features.get('encoder')}, {features.get('dim')}-d"))
+    for item in manifest.get("inputs", []):
+        rows.append(("input", f"{item['path']} ({item['bytes']:,} bytes)"))
+    skipped = sum(v.get("count", 0) for v in manifest.get("skipped", {}).values())
+    rows.append(("input records skipped", f"{skipped:,} (`dualgnn info --json` lists why)"))
+    return rows + [("built", str(manifest.get("created"))), ("fingerprint", str(manifest.get("fingerprint")))]
+
+
+@app.command("find")
+def find_command(
+    directory: ArtifactsArg,
+    text: Annotated[str, typer.Argument(help="Words to look for in product titles (all must appear, any case).")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many products.")] = 20,
+) -> None:
+    """Find product ids by title: the ids `recommend --product` takes."""
+    from dualgnn.artifacts import read_manifest
+    from dualgnn.search import find_products
+
+    read_manifest(directory)
+    found = find_products(directory / "products.parquet", text, limit)
+    if found.empty:
+        console.print(f"no product title contains {text!r}", markup=False, highlight=False)
+        raise typer.Exit(0)
+    table = Table("product_id", "title", *[c for c in ("brand", "category") if c in found], title_justify="left",
+                  title=f"products whose title contains {escape(repr(text))}")
+    for row in found.itertuples(index=False):
+        table.add_row(*(escape(str(v)) for v in row))
+    console.print(table)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_reliability import build_args, run, write_shop
+from tests.test_reliability import build_args, cli_ok, run, write_shop
 
 NEW_PHONE, GONE = "P9000", "P0039"
 BRAND0_CASES = [f"P{i:04d}" for i in range(40, 45)]
@@ -17,18 +17,10 @@ BRAND0_CASES = [f"P{i:04d}" for i in range(40, 45)]
 @pytest.fixture(scope="module")
 def shop_model(tmp_path_factory):
     """The planted shop, its graph and a shipped model trained on it (8 epochs, small)."""
-    import sys
-    from unittest import mock
-
-    from cli.app import main
-
     root = tmp_path_factory.mktemp("refresh")
     shop = write_shop(root / "shop")
-    for args in (build_args(shop, root / "graph"),
-                 ["train", root / "graph", "--out", root / "model", "--epochs", "8", "--dim", "32", "--quiet"]):
-        with mock.patch.object(sys, "argv", ["dualgnn", *map(str, args)]), pytest.raises(SystemExit) as exit_:
-            main()
-        assert exit_.value.code in (0, None), args
+    cli_ok(*build_args(shop, root / "graph"))
+    cli_ok("train", root / "graph", "--out", root / "model", "--epochs", "8", "--dim", "32", "--quiet")
     return root
 
 

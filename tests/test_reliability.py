@@ -65,16 +65,20 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A shop's tables, their graph artifact and a model trained on it (1 epoch, tiny), made through the CLI."""
-    from cli.app import main
-
     root = tmp_path_factory.mktemp("reliability")
     shop = write_shop(root / "shop", titles={0: PLAIN})
-    for args in (build_args(shop, root / "graph"),
-                 ["train", root / "graph", "--out", root / "model", "--epochs", "1", "--dim", "16", "--quiet"]):
-        with mock.patch.object(sys, "argv", ["dualgnn", *map(str, args)]), pytest.raises(SystemExit) as exit_:
-            main()
-        assert exit_.value.code in (0, None), args
+    cli_ok(*build_args(shop, root / "graph"))
+    cli_ok("train", root / "graph", "--out", root / "model", "--epochs", "1", "--dim", "16", "--quiet")
     return root
+
+
+def cli_ok(*args) -> None:
+    """``dualgnn ARGS`` in process, for fixtures (no capture): it must succeed."""
+    from cli.app import main
+
+    with mock.patch.object(sys, "argv", ["dualgnn", *map(str, args)]), pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code in (0, None), args
 
 
 def copy_of(world: Path, name: str, tmp_path: Path) -> Path:

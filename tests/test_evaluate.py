@@ -14,7 +14,7 @@ from dualgnn.sources.base import RawData
 from dualgnn.split import SplitSettings, make_split
 from dualgnn.synth import SynthSettings, generate
 
-BASELINES = ["popularity", "cooccurrence", "cooccurrence-rev", "text-knn"]
+BASELINES = ["popularity", "cooccurrence", "cooccurrence-rev", "text-knn", "pagerank", "rp3beta", "ease", "item-knn"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def report(shop, tmp_path_factory):
 
 def test_every_method_and_protocol_has_a_row(report):
     assert report.methods == BASELINES
-    assert report.protocols == ["EQ1", "EQ3", "EQ5", "EQ4", "EQ4-to-cold"]
+    assert report.protocols == ["EQ1", "EQ3", "EQ3-balanced", "EQ5", "EQ4", "EQ4-to-cold"]
     for row in report.rows:
         for key, value in row.items():
             if key.startswith(("HR@", "MRR@", "coverage", "popbias", "direction")):
@@ -121,7 +121,7 @@ def test_unknown_method_or_protocol_is_a_user_error(shop):
     with pytest.raises(DualGNNError, match="needs product features"):
         evaluate(graph, None, methods=["text-knn"], progress=False)
     assert evaluate(graph, None, protocols=["EQ1"], max_queries=20, progress=False).methods == \
-        ["popularity", "cooccurrence", "cooccurrence-rev"]
+        ["popularity", "cooccurrence", "cooccurrence-rev", "pagerank", "rp3beta", "ease", "item-knn"]
 
 
 def test_cli_evaluate_subset(shop, tmp_path):

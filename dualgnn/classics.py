@@ -86,8 +86,9 @@ class ComboScorer(Scorer):
         for t, w in self.term_weights(knobs).items():
             if w and t in rows:
                 out = w * rows[t] if out is None else out + w * rows[t]
-        shape = (len(next(iter(rows.values()))), self.num_products) if rows else (0, self.num_products)
-        return np.zeros(shape, np.float32) if out is None else out.astype(np.float32, copy=False)
+        if out is None:  # every weight zero
+            return np.zeros((len(next(iter(rows.values()), ())), self.num_products), np.float32)
+        return out.astype(np.float32, copy=False)
 
     def score(self, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.int64)
@@ -139,7 +140,8 @@ class PageRankScorer(ComboScorer):
         x = np.zeros((len(queries), self.num_products), np.float32)
         x[np.arange(len(queries)), queries] = 1.0
         out = {}
-        for t in range(1, self.MAX_STEPS + 1):
+        last = self.MAX_STEPS if names is None else max((int(t[4:]) for t in names), default=0)
+        for t in range(1, last + 1):
             x = np.asarray(x @ self.transition, np.float32)
             out[f"step{t}"] = x
         return out

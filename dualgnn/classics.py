@@ -220,13 +220,13 @@ def _profile(matrix: Callable) -> Callable:
 CLASSICS: dict[str, tuple[Callable, list[dict], dict[str, tuple]]] = {
     "cooccurrence-rev": (CooccurrenceRevScorer, [{}], {"rev": (1.0, 0.0, 0.25, 0.5, 2.0, 4.0, 8.0, 16.0, 64.0)}),
     "pagerank": (PageRankScorer, [{"rev": r, "cv": c} for r in (0.5, 1.0, 0.0) for c in (0.5, 0.0, 1.0)],
-                 {"alpha": (0.3, 0.1, 0.2, 0.5, 0.7), "steps": (3, 2, 4)}),
+                 {"alpha": (0.3, 0.05, 0.1, 0.2, 0.5, 0.7), "steps": (3, 2, 4)}),
     "rp3beta": (_profile(rp3beta_matrix), [{"beta": b, "cv": c} for b in (0.5, 0.0, 0.25, 0.75) for c in (0.5, 0.0)],
                 _DIRECTED),
-    "ease": (_profile(ease_matrix), [{"lam": lam, "cv": c} for lam in (100.0, 20.0, 500.0, 2000.0) for c in (0.5, 0.0)],
-             _DIRECTED),
-    "item-knn": (_profile(item_knn_matrix), [{"k": k, "shrink": h, "cv": c} for k in (100, 20) for h in (10.0, 0.0)
-                                             for c in (0.5, 0.0)], _DIRECTED),
+    "ease": (_profile(ease_matrix), [{"lam": lam, "cv": c} for lam in (100.0, 20.0, 500.0, 2000.0)
+                                     for c in (0.5, 0.0)], _DIRECTED),
+    "item-knn": (_profile(item_knn_matrix), [{"k": k, "shrink": h, "cv": c} for k in (100, 20, 400)
+                                             for h in (10.0, 0.0) for c in (0.5, 0.0)], _DIRECTED),
 }
 for _name in ("rp3beta", "ease", "item-knn"):
     CLASSICS[f"{_name}-plain"] = (*CLASSICS[_name][:2], _PLAIN)

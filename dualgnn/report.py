@@ -141,7 +141,8 @@ def _direction_bars(report, protocols: list[str], axes) -> None:
             rows = {r["method"]: r for r in report.rows if r["protocol"] == protocol}
             pairs = report.meta.get("tasks", {}).get(protocol, {}).get("pairs", 0)
             ax.bar([m + i * width for m in range(len(methods))],
-                   [rows.get(m, {}).get(metric, math.nan) for m in methods], width, label=f"{protocol} ({pairs:,} pairs)")
+                   [rows.get(m, {}).get(metric, math.nan) for m in methods], width,
+                   label=f"{protocol} ({pairs:,} pairs)")
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xticks([m + width * (len(protocols) - 1) / 2 for m in range(len(methods))], methods,
                       rotation=45, ha="right", fontsize=7)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from cli.app import app
-from cli.options import ArtifactsDir, Quiet, Seed
+from cli.options import ArtifactsDir, Quiet, SplitSeed, SplitShares, parse_shares
 
 console = Console()
 
@@ -25,13 +25,18 @@ def evaluate_command(
         "--model", "-m",
         help="Use this trained model for the 'dualgnn' row on the edge split instead of training.")] = None,
     protocols: Annotated[str, typer.Option(
-        help="Comma-separated: EQ1 (recommendation), EQ3 (direction), EQ4 (cold start), EQ5 (selection bias).")]
-    = "EQ1,EQ3,EQ4,EQ5",
+        help="Comma-separated: EQ1 (recommendation), EQ3 (direction), EQ3-balanced (direction on one-way pairs "
+             "whose target is not more popular than the source), EQ4 (cold start), EQ5 (selection bias).")]
+    = "EQ1,EQ3,EQ3-balanced,EQ4,EQ5",
     methods: Annotated[Optional[str], typer.Option(
-        help="Comma-separated subset of: popularity, cooccurrence, cooccurrence-rev, text-knn, dualgnn, paper, "
-             "symmetric-gnn, no-asymmetry, no-coview, single-embedding, no-blend. Default: all.")] = None,
-    split: Annotated[str, typer.Option(help="Train,validation,test shares of the split.")] = "0.75,0.05,0.2",
-    seed: Seed = 0,
+        help="Comma-separated subset of: popularity, cooccurrence, cooccurrence-rev, text-knn, pagerank, rp3beta, "
+             "ease, item-knn (tuned classics: values chosen on the validation edges), rp3beta-plain, ease-plain, "
+             "item-knn-plain (textbook profile; not in the default), dualgnn, paper, symmetric-gnn, no-asymmetry, "
+             "no-coview, single-embedding, no-blend. Default: all but the -plain ones.")] = None,
+    split: SplitShares = None,
+    split_seed: SplitSeed = 0,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="Seed of the GNN rows' models (initialisation, batches); default: the preset's.")] = None,
     max_queries: Annotated[Optional[int], typer.Option(
         help="Sample this many held-out pairs per protocol (seeded) to bound the time.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
@@ -44,14 +49,13 @@ def evaluate_command(
     from dualgnn.artifacts import load_graph
     from dualgnn.evaluate import evaluate
     from dualgnn.outputs import claim_output
-    from dualgnn.report import REPORT_FILES, is_report_file, render_tables, write_partial, write_report
+    from dualgnn.report import REPORT_FILES, is_report_file, render_notes, render_tables, write_partial, write_report
     from dualgnn.split import SplitSettings
 
     try:
-        ratios = tuple(float(r) for r in split.split(","))
-        settings = SplitSettings(kind="edge", ratios=ratios, seed=seed)
+        settings = SplitSettings(kind="edge", ratios=parse_shares(split), seed=split_seed)
     except ValueError as exc:
-        raise typer.BadParameter(f"--split {split!r}: {exc}") from exc
+        raise typer.BadParameter(str(exc), param_hint="--split") from exc
     if max_queries is not None and max_queries < 1:
         raise typer.BadParameter("--max-queries must be >= 1")
     if epochs is not None and epochs < 1:
@@ -64,12 +68,15 @@ def evaluate_command(
         features = _load_features(artifacts)
         report = evaluate(graph, features, protocols=_csv(protocols) or [], methods=_csv(methods),
                           split_settings=settings, max_queries=max_queries, model_dir=model, epochs=epochs,
-                          split_dir=artifacts, progress=not quiet, checkpoint=lambda r: write_partial(r, out))
+                          split_dir=artifacts, progress=not quiet, checkpoint=lambda r: write_partial(r, out),
+                          dataset=Path(artifacts).resolve().name, model_seed=seed)
         paths = write_report(report, out)
         (out / "report.partial.json").unlink(missing_ok=True)
     wide = Console(width=max(console.width, 120)) if not console.is_terminal else console
     for table in render_tables(report):
         wide.print(table)
+    for line in render_notes(report):
+        wide.print(line, markup=False, highlight=False)
     for protocol, task in report.meta["tasks"].items():
         if task["pairs_before_sampling"] > task["pairs"]:
             console.print(f"{protocol}: sampled {task['pairs']:,} of {task['pairs_before_sampling']:,} held-out pairs")

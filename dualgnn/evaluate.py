@@ -6,6 +6,9 @@ Protocols (full ranking over all products, never sampled negatives; see :mod:`du
   ``u`` and its training out-neighbours are filtered. HR@k, MRR@k for k in 5, 10, 20.
 * ``EQ3`` direction, edge split: held-out edges ``u -> v`` whose reverse is absent from the *whole* graph; accuracy
   of ``score(u, v) > score(v, u)`` (ties count half) and the AUC of telling the two apart.
+* ``EQ3-balanced``: the EQ3 pairs whose target is not more popular (training co-purchase in-degree) than their
+  source. On plain EQ3 "the more bought product is the target" is right 95-97% of the time on Amazon data; here
+  popularity is wrong or tied by construction, so the figure measures direction beyond popularity.
 * ``EQ4`` cold start, node split: test products lose every edge. Queries are cold products, targets their warm
   co-purchase out-neighbours (``cold -> warm``, the paper's form). ``EQ4-to-cold`` is the other side: a warm query
   whose held-out target is a cold product (``warm -> cold``). Every product is a candidate in both.
@@ -36,15 +39,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from dualgnn.classics import MethodSkipped
 from dualgnn.errors import ArtifactError, DualGNNError
 from dualgnn.graph import Edges, ProductGraph
-from dualgnn.methods import BASELINES, GNN_VARIANTS, MethodContext, fit_method
+from dualgnn.methods import BASELINES, EXTRA_BASELINES, GNN_VARIANTS, MethodContext, fit_method
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.scoring import Scorer, adjacency
 from dualgnn.split import Split, SplitSettings, make_split
 
-PROTOCOLS = ("EQ1", "EQ3", "EQ4", "EQ5")
-EDGE_PROTOCOLS = ("EQ1", "EQ3", "EQ5")
+PROTOCOLS = ("EQ1", "EQ3", "EQ3-balanced", "EQ4", "EQ5")
+EDGE_PROTOCOLS = ("EQ1", "EQ3", "EQ3-balanced", "EQ5")
 TOP = 10
 
 
@@ -88,7 +92,8 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
              methods: Sequence[str] | None = None, split_settings: SplitSettings | None = None,
              max_queries: int | None = None, model_dir: str | Path | None = None, epochs: int | None = None,
              split_dir: str | Path | None = None, progress: bool | Callable[[str], None] = True,
-             checkpoint: Callable[[EvalReport], None] | None = None) -> EvalReport:
+             checkpoint: Callable[[EvalReport], None] | None = None, dataset: str | None = None,
+             model_seed: int | None = None) -> EvalReport:
     """Evaluate ``methods`` under ``protocols``; every method sees the same splits.
 
     ``split_settings`` gives ratios and seed (default 75/5/20, seed 0); EQ1/EQ3/EQ5 use its edge form, EQ4 its node
@@ -99,6 +104,9 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
     ``epochs``: the training budget of every GNN row (default: the default preset's). ``features``: a
     :class:`dualgnn.features.Features` (``.text`` ``(n, d)``); without it text kNN and the GNN rows are skipped.
     ``checkpoint`` is called with the report so far after every method (GNN rows take minutes: keep what is done).
+    The tuned classics choose their values on the edge split's validation edges (``meta["tuning"]``); a node split
+    reuses them. A method that cannot run (EASE^R on too many products) is left out with its reason
+    (``meta["skipped"]``). ``dataset`` names the data in the report (the CLI passes the artifact directory's name).
     """
     log = progress if callable(progress) else (_stderr_log if progress else (lambda _msg: None))
     protocols = normalise_protocols(protocols)
@@ -108,7 +116,9 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
                               "coview_edges": len(graph.coview), "protocols": list(protocols),
                               "methods": list(methods), "max_queries": max_queries, "epochs": epochs,
                               "model_dir": str(model_dir) if model_dir else None, "splits": {},
-                              "tasks": {}, "seconds": {}})
+                              "tasks": {}, "seconds": {}, "tuning": {}, "skipped": {},
+                              "dataset": dataset or (Path(split_dir).name if split_dir else None)})
+    tuned: dict = {}  # shared by the splits: the node split reuses the edge split's tuned values
     plan = [("edge", [p for p in protocols if p in EDGE_PROTOCOLS]), ("node", ["EQ4"] if "EQ4" in protocols else [])]
     for kind, prots in plan:
         if not prots:
@@ -124,12 +134,20 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
             log(f"{t.protocol}: {len(t.src):,} held-out pairs{sampled}")
         exclude = adjacency(split.train_copurchase.src, split.train_copurchase.dst, graph.num_products)
         pop_pct = popularity_percentile(split.train_copurchase, graph.num_products)
+        tuning_split = split if kind == "edge" else load_or_make_split(graph, replace(settings, kind="edge"), split_dir)
         ctx = MethodContext(graph=graph, features=features, split=split, epochs=epochs,
-                            model_dir=Path(model_dir) if model_dir else None, log=log)
+                            model_dir=Path(model_dir) if model_dir else None, log=log, tuning_split=tuning_split,
+                            tuned=tuned, seed=settings.seed, model_seed=model_seed)
         for method in methods:
             t0 = time.perf_counter()
-            scorer = fit_method(method, ctx)
+            try:
+                scorer = fit_method(method, ctx)
+            except MethodSkipped as exc:
+                log(f"{method:>18} skipped: {exc.message}")
+                report.meta["skipped"][method] = exc.message
+                continue
             fit_s = time.perf_counter() - t0
+            _record_tuning(report, method, kind, getattr(scorer, "tuning", None))
             for task in tasks:
                 t1 = time.perf_counter()
                 row = {"method": method, "protocol": task.protocol, "pairs": len(task.src)}
@@ -141,6 +159,15 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
             if checkpoint is not None:
                 checkpoint(report)
     return report
+
+
+def _record_tuning(report: EvalReport, method: str, kind: str, tuning: dict | None) -> None:
+    if tuning is None:
+        return
+    entry = report.meta["tuning"].setdefault(method, dict(tuning))
+    if kind == "node":
+        entry["node_split"] = ("the edge split's tuned values, refitted on the node split's training edges "
+                               "(cold products have no edges: their rows are all zero whatever the values)")
 
 
 def split_path(directory: str | Path, settings: SplitSettings) -> Path:
@@ -195,12 +222,13 @@ def _same_settings(a: SplitSettings, b: SplitSettings) -> bool:
 
 
 def normalise_protocols(protocols: Sequence[str]) -> list[str]:
+    canonical = {p.upper(): p for p in PROTOCOLS}
     out = []
     for p in protocols:
         p = p.strip().upper()
-        if p not in PROTOCOLS:
+        if p not in canonical:
             raise DualGNNError(f"unknown protocol {p!r}", hint=f"choose from {', '.join(PROTOCOLS)}")
-        out.append(p)
+        out.append(canonical[p])
     if not out:
         raise DualGNNError("no protocol to evaluate", hint=f"pass some of {', '.join(PROTOCOLS)}")
     return list(dict.fromkeys(out))
@@ -208,7 +236,7 @@ def normalise_protocols(protocols: Sequence[str]) -> list[str]:
 
 def resolve_methods(methods: Sequence[str] | None, features) -> list[str]:
     """Validate names; ``None`` means every baseline plus the GNN rows when training is available."""
-    known = list(BASELINES) + list(GNN_VARIANTS)
+    known = list(BASELINES) + list(EXTRA_BASELINES) + list(GNN_VARIANTS)
     if methods is None:
         methods = [m for m in BASELINES if m != "text-knn" or features is not None]
         if features is not None and _training_available():
@@ -241,9 +269,9 @@ def make_tasks(graph: ProductGraph, split: Split, protocols: Sequence[str], max_
         if p == "EQ1":
             pairs[p] = ("rank", test)
         elif p == "EQ3":
-            # One-way against the whole graph, not just the test part: a reverse edge in training would leak.
-            reverse = test.dst * np.int64(n) + test.src
-            pairs[p] = ("direction", test.subset(~np.isin(reverse, graph.copurchase.keys(n))))
+            pairs[p] = ("direction", one_way(test, graph))
+        elif p == "EQ3-balanced":
+            pairs[p] = ("direction", popularity_balanced(one_way(test, graph), split.train_copurchase, n))
         elif p == "EQ5":
             pairs[p] = ("rank", transitive_extension(test, split.train_copurchase, split.train_coview, n))
         elif p == "EQ4":
@@ -258,6 +286,25 @@ def make_tasks(graph: ProductGraph, split: Split, protocols: Sequence[str], max_
             idx = np.sort(np.random.default_rng([seed, i]).choice(len(e), max_queries, replace=False))
         tasks.append(Task(name, kind, e.src[idx], e.dst[idx], len(e)))
     return tasks
+
+
+def one_way(test: Edges, graph: ProductGraph) -> Edges:
+    """Held-out edges whose reverse is absent from the *whole* graph (a reverse edge in training would leak)."""
+    n = graph.num_products
+    return test.subset(~np.isin(test.dst * np.int64(n) + test.src, graph.copurchase.keys(n)))
+
+
+def popularity_balanced(pairs: Edges, train: Edges, n: int) -> Edges:
+    """The pairs ``u -> v`` whose target is not more popular than the source: training co-purchase in-degree
+    ``indeg[v] <= indeg[u]`` (EQ3-balanced).
+
+    >>> e = lambda s, d: Edges(np.array(s), np.array(d), np.ones(len(s), np.float32))
+    >>> b = popularity_balanced(e([0, 1, 2], [1, 0, 3]), e([3, 3, 0, 1, 1], [1, 0, 1, 0, 3]), 4)
+    >>> list(zip(b.src.tolist(), b.dst.tolist()))   # indeg 0:2, 1:2, 3:1 (2 has none)
+    [(0, 1), (1, 0)]
+    """
+    indeg = np.bincount(train.dst, minlength=n)
+    return pairs.subset(indeg[pairs.dst] <= indeg[pairs.src])
 
 
 def transitive_extension(test: Edges, train: Edges, coview: Edges, n: int) -> Edges:

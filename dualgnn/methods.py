@@ -1,6 +1,9 @@
 """Which methods `dualgnn evaluate` knows and how each is fitted on a split's training edges.
 
-Baselines come from :mod:`dualgnn.baselines`; GNN rows are trained with :func:`dualgnn.train.train`, every one
+Baselines come from :mod:`dualgnn.baselines`, the tuned classics from :mod:`dualgnn.classics` (values chosen on
+the split's validation edges by :func:`dualgnn.tuning.tune`; on a node split the edge split's tuned values are
+reused and refitted on the node split's training edges: cold products have no edges, so their rows are all zero
+whatever the values). GNN rows are trained with :func:`dualgnn.train.train`, every one
 with the same epoch budget, and scored by their source / target embeddings.
 
 >>> scorer = fit_method("cooccurrence", MethodContext(graph=graph, features=None, split=split))  # doctest: +SKIP
@@ -9,19 +12,24 @@ with the same epoch budget, and scored by their source / target embeddings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dualgnn.baselines import CooccurrenceScorer, PopularityScorer, TextKNNScorer
+from dualgnn.classics import CLASSICS
 from dualgnn.errors import ArtifactError
 from dualgnn.graph import ProductGraph
 from dualgnn.scoring import EmbeddingScorer, Scorer
 from dualgnn.split import Split
 
-#: Baseline rows. ``cooccurrence`` is DESIGN.md's A.A + A.C + C.A; ``cooccurrence-rev`` adds the reverse edge A^T.
-BASELINES = ("popularity", "cooccurrence", "cooccurrence-rev", "text-knn")
+#: Baseline rows (the default list). ``cooccurrence`` is DESIGN.md's A.A + A.C + C.A; ``cooccurrence-rev`` adds the
+#: reverse edge A^T with a tuned weight; ``pagerank``, ``rp3beta``, ``ease``, ``item-knn`` are tuned classics
+#: (item-item ones with the directed profile).
+BASELINES = ("popularity", "cooccurrence", "cooccurrence-rev", "text-knn", "pagerank", "rp3beta", "ease", "item-knn")
+#: Selectable with ``--methods`` but not in the default list: the classics with the textbook (out-list) profile.
+EXTRA_BASELINES = tuple(m for m in CLASSICS if m not in BASELINES)
 #: GNN rows: (preset, overrides), all trained with the same epoch budget on the same split.
 GNN_VARIANTS = {
     "dualgnn": ("default", {}),
@@ -45,6 +53,13 @@ class MethodContext:
     model_dir: Path | None = None
     log: Callable[[str], None] = print
     train_progress: bool = False
+    #: Where the classics are tuned (default ``split``; evaluate passes the edge split when fitting a node split).
+    tuning_split: Split | None = None
+    #: method -> tuning record, shared by the splits of one evaluation so a node split reuses the edge split's.
+    tuned: dict = field(default_factory=dict)
+    seed: int = 0
+    #: The GNN rows' model seed (None: the preset's); the split and the tuning sample have their own, ``seed``.
+    model_seed: int | None = None
 
 
 def fit_method(method: str, ctx: MethodContext) -> Scorer:
@@ -54,11 +69,40 @@ def fit_method(method: str, ctx: MethodContext) -> Scorer:
         return PopularityScorer(split.train_copurchase, n)
     if method == "cooccurrence":
         return CooccurrenceScorer(split.train_copurchase, split.train_coview, n)
-    if method == "cooccurrence-rev":
-        return CooccurrenceScorer(split.train_copurchase, split.train_coview, n, reverse=1.0)
+    if method in CLASSICS:
+        return _classic_scorer(method, ctx)
     if method == "text-knn":
         return TextKNNScorer(ctx.features.text)
     return _gnn_scorer(method, ctx)
+
+
+def _classic_scorer(method: str, ctx: MethodContext) -> Scorer:
+    """Tune ``method`` on the tuning split's validation edges once, then fit it on ``ctx.split``'s training edges.
+
+    The scorer carries its tuning record as ``.tuning`` (values, validation HR@10 / MRR@10, seconds)."""
+    from dualgnn.tuning import fit_classic, tune
+
+    split, n = ctx.split, ctx.graph.num_products
+    if method not in ctx.tuned:
+        on = ctx.tuning_split or split
+        tuned = tune(method, on.train_copurchase, on.train_coview, on.val_copurchase, n, seed=ctx.seed, log=ctx.log)
+        ctx.tuned[method] = {**tuned.describe(), "tuned_on": f"{on.settings.kind} split validation edges"}
+        ctx.log(f"tuned {method} in {tuned.seconds:.1f}s on {tuned.pairs:,} validation pairs: "
+                f"{format_params(tuned.params)}")
+        if on is split:
+            tuned.scorer.tuning = ctx.tuned[method]
+            return tuned.scorer
+    record = ctx.tuned[method]
+    scorer = fit_classic(method, split.train_copurchase, split.train_coview, n, record["params"])
+    scorer.tuning = record
+    return scorer
+
+
+def format_params(params: dict) -> str:
+    """``beta=0.25 cv=0.5 | self=0.5 out=1 rev=0.5``: structure, then the non-zero knobs."""
+    structure = " ".join(f"{k}={v:g}" for k, v in params.get("structure", {}).items())
+    knobs = " ".join(f"{k}={v:g}" for k, v in params.get("knobs", {}).items() if v)
+    return f"{structure} | {knobs}" if structure else knobs
 
 
 def _gnn_scorer(method: str, ctx: MethodContext) -> Scorer:
@@ -68,7 +112,8 @@ def _gnn_scorer(method: str, ctx: MethodContext) -> Scorer:
     split = ctx.split
     preset, overrides = GNN_VARIANTS[method]
     budget = ctx.epochs or TrainConfig.preset("default").epochs
-    config = TrainConfig.preset(preset, **overrides, epochs=budget)
+    seeded = {} if ctx.model_seed is None else {"seed": ctx.model_seed}
+    config = TrainConfig.preset(preset, **overrides, **seeded, epochs=budget)
     if method == "dualgnn" and ctx.model_dir is not None:
         loaded = _load_model_checked(ctx)
         if split.settings.kind == "edge":

@@ -1,4 +1,6 @@
-"""Output of `dualgnn evaluate`: a rich table per protocol, ``report.json`` and ``report.png`` (HR@k / MRR@k curves).
+"""Output of `dualgnn evaluate`: a rich table per protocol, notes (tuned values, skipped methods), ``report.json``
+and ``report.png`` (HR@k / MRR@k curves per ranking protocol, direction accuracy / AUC bars; titled with the data
+set and split).
 
 >>> write_report(report, Path("eval-out"))  # doctest: +SKIP
 {'json': PosixPath('eval-out/report.json'), 'png': PosixPath('eval-out/report.png')}
@@ -64,6 +66,34 @@ def is_report_file(path: Path) -> bool:
     return False
 
 
+def render_notes(report) -> list[str]:
+    """Plain-text lines under the tables: the splits, each tuned classic's values and tuning time, skipped methods."""
+    from dualgnn.methods import format_params
+
+    lines = [f"{report.meta.get('dataset') or 'data'}: {split_label(report.meta)}"]
+    for method, t in report.meta.get("tuning", {}).items():
+        val = t.get("validation", {})
+        figure = f"validation HR@10 {val['HR@10']:.3f} / MRR@10 {val['MRR@10']:.3f}, " if val else "untuned, "
+        lines.append(f"tuned {method}: {format_params(t['params'])}  ({figure}{t['evaluations']} settings, "
+                     f"{t['seconds']:.1f}s, on {t.get('validation_pairs', 0):,} {t.get('tuned_on', 'validation')})")
+    node = [t["node_split"] for t in report.meta.get("tuning", {}).values() if "node_split" in t]
+    if node:
+        lines.append(f"EQ4 (node split), tuned classics: {node[0]}")
+    for method, reason in report.meta.get("skipped", {}).items():
+        lines.append(f"skipped {method}: {reason}")
+    return lines
+
+
+def split_label(meta: dict) -> str:
+    """``edge split 75/5/20 seed 0; node split 75/5/20 seed 0`` from ``meta["splits"]``."""
+    parts = []
+    for kind, d in meta.get("splits", {}).items():
+        st = d.get("settings", {})
+        ratios = "/".join(f"{100 * r:g}" for r in st.get("ratios", ()))
+        parts.append(f"{kind} split {ratios} seed {st.get('seed', '?')}")
+    return "; ".join(parts) or "no split"
+
+
 def write_report(report, out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.json`` (atomic) and ``report.png`` into ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
@@ -84,28 +114,56 @@ def write_partial(report, out_dir: str | Path) -> Path:
 
 
 def plot_curves(report, path: str | Path) -> None:
-    """HR@k and MRR@k against k, one line per method, one row of panels per ranking protocol."""
+    """HR@k and MRR@k against k, one line per method, one row of panels per ranking protocol; a last row of
+    direction accuracy / AUC bars per method for the direction protocols. The title names the data and split."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    protocols = [p for p in report.protocols
-                 if any(f"HR@{KS[0]}" in r for r in report.rows if r["protocol"] == p)]
-    fig, axes = plt.subplots(max(len(protocols), 1), 2, figsize=(10, 3.2 * max(len(protocols), 1)), squeeze=False)
-    for i, protocol in enumerate(protocols):
+    ranking = [p for p in report.protocols if any(f"HR@{KS[0]}" in r for r in report.rows if r["protocol"] == p)]
+    direction = [p for p in report.protocols if any("direction_acc" in r for r in report.rows if r["protocol"] == p)]
+    n_rows = max(len(ranking) + bool(direction), 1)
+    fig, axes = plt.subplots(n_rows, 2, figsize=(11, 3.4 * n_rows + 0.6), squeeze=False)
+    for i, protocol in enumerate(ranking):
+        pairs = report.meta.get("tasks", {}).get(protocol, {}).get("pairs")
         for r in (r for r in report.rows if r["protocol"] == protocol):
             for j, metric in enumerate(("HR", "MRR")):
                 axes[i, j].plot(KS, [r.get(f"{metric}@{k}", math.nan) for k in KS], marker="o", label=r["method"])
         for j, metric in enumerate(("HR", "MRR")):
-            axes[i, j].set(title=f"{protocol}: {metric}@k", xlabel="k", xticks=list(KS))
+            axes[i, j].set(title=f"{protocol}: {metric}@k" + (f" ({pairs:,} held-out pairs)" if pairs else ""),
+                           xlabel="k (length of the recommended list)", ylabel=f"{metric}@k", xticks=list(KS))
             axes[i, j].grid(alpha=0.3)
-    if protocols:
+    if ranking:
         axes[0, 1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    if direction:
+        _direction_bars(report, direction, axes[len(ranking)])
+    fig.suptitle(f"dualgnn evaluate: {report.meta.get('dataset') or 'data'}, {split_label(report.meta)} "
+                 f"({report.meta.get('num_products', 0):,} products; full ranking, filtered)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def _direction_bars(report, protocols: list[str], axes) -> None:
+    """Grouped bars: one group per method, one bar per direction protocol; 0.5 is a coin flip."""
+    methods = report.methods
+    width = 0.8 / len(protocols)
+    for j, metric in enumerate(("direction_acc", "direction_auc")):
+        ax = axes[j]
+        for i, protocol in enumerate(protocols):
+            rows = {r["method"]: r for r in report.rows if r["protocol"] == protocol}
+            pairs = report.meta.get("tasks", {}).get(protocol, {}).get("pairs", 0)
+            ax.bar([m + i * width for m in range(len(methods))],
+                   [rows.get(m, {}).get(metric, math.nan) for m in methods], width,
+                   label=f"{protocol} ({pairs:,} pairs)")
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set_xticks([m + width * (len(protocols) - 1) / 2 for m in range(len(methods))], methods,
+                      rotation=45, ha="right", fontsize=7)
+        label = {"direction_acc": "accuracy, score(u,v) > score(v,u)", "direction_auc": "AUC"}[metric]
+        ax.set(title=f"direction {label}, one-way held-out u->v", ylabel=metric, ylim=(0, 1))
+        ax.legend(fontsize=7, loc="lower right")
 
 
 def _best(values, higher: bool):

@@ -14,7 +14,7 @@ from dualgnn.sources.base import RawData
 from dualgnn.split import SplitSettings, make_split
 from dualgnn.synth import SynthSettings, generate
 
-BASELINES = ["popularity", "cooccurrence", "cooccurrence-rev", "text-knn"]
+BASELINES = ["popularity", "cooccurrence", "cooccurrence-rev", "text-knn", "pagerank", "rp3beta", "ease", "item-knn"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def report(shop, tmp_path_factory):
 
 def test_every_method_and_protocol_has_a_row(report):
     assert report.methods == BASELINES
-    assert report.protocols == ["EQ1", "EQ3", "EQ5", "EQ4", "EQ4-to-cold"]
+    assert report.protocols == ["EQ1", "EQ3", "EQ3-balanced", "EQ5", "EQ4", "EQ4-to-cold"]
     for row in report.rows:
         for key, value in row.items():
             if key.startswith(("HR@", "MRR@", "coverage", "popbias", "direction")):
@@ -121,7 +121,7 @@ def test_unknown_method_or_protocol_is_a_user_error(shop):
     with pytest.raises(DualGNNError, match="needs product features"):
         evaluate(graph, None, methods=["text-knn"], progress=False)
     assert evaluate(graph, None, protocols=["EQ1"], max_queries=20, progress=False).methods == \
-        ["popularity", "cooccurrence", "cooccurrence-rev"]
+        ["popularity", "cooccurrence", "cooccurrence-rev", "pagerank", "rp3beta", "ease", "item-knn"]
 
 
 def test_cli_evaluate_subset(shop, tmp_path):
@@ -138,6 +138,15 @@ def test_cli_evaluate_subset(shop, tmp_path):
                                 coview=tmp_path / "coview.csv"), art, FeatureSettings(encoder="hashing", dim=32),
                     progress=False)
     _register()
+    classics = CliRunner().invoke(app, ["evaluate", str(art), "--methods", "pagerank,rp3beta,ease,item-knn,"
+                                        "cooccurrence-rev,rp3beta-plain", "--protocols", "EQ1,eq3-balanced",
+                                        "--max-queries", "40", "--out", str(tmp_path / "c"), "--quiet"])
+    assert classics.exit_code == 0, classics.output
+    assert "EQ3-balanced" in classics.output and "tuned rp3beta-plain: beta=" in classics.output
+    assert f"{art.name}: edge split 75/5/20 seed 0" in classics.output
+    assert len(json.loads((tmp_path / "c" / "report.json").read_text())["meta"]["tuning"]) == 6
+    unknown = CliRunner().invoke(app, ["evaluate", str(art), "--methods", "pagerank,rp3", "--quiet"])
+    assert unknown.exit_code != 0 and "unknown method 'rp3'" in str(unknown.exception)
     result = CliRunner().invoke(app, ["evaluate", str(art), "--methods", "popularity,cooccurrence",
                                       "--protocols", "EQ1,EQ3", "--max-queries", "40", "--out", str(tmp_path / "r"),
                                       "--quiet"])
@@ -184,3 +193,36 @@ def test_gnn_row_trains_on_each_split(shop):
                       max_queries=30, progress=False)
     assert report.protocols == ["EQ1", "EQ3", "EQ4", "EQ4-to-cold"]
     assert 0.0 <= report.metrics("dualgnn", "EQ4")["HR@10"] <= 1.0
+
+
+def test_eq3_balanced_keeps_only_pairs_whose_target_is_not_more_popular(shop, report):
+    _, graph, _ = shop
+    split = make_split(graph, SplitSettings())
+    eq3, balanced = make_tasks(graph, split, ["EQ3", "EQ3-balanced"], None, 0)
+    indeg = np.bincount(split.train_copurchase.dst, minlength=graph.num_products)
+    assert 0 < len(balanced.src) < len(eq3.src)
+    assert (indeg[balanced.dst] <= indeg[balanced.src]).all()
+    assert len(balanced.src) == int((indeg[eq3.dst] <= indeg[eq3.src]).sum())  # all such EQ3 pairs, no others
+    assert set(zip(balanced.src.tolist(), balanced.dst.tolist())) <= set(zip(eq3.src.tolist(), eq3.dst.tolist()))
+    # Popularity can only tie or lose there: it never calls a balanced pair right.
+    assert report.metrics("popularity", "EQ3-balanced")["direction_acc"] <= 0.5
+    assert report.meta["tasks"]["EQ3-balanced"]["pairs"] == len(balanced.src)
+
+
+def test_tuned_classics_are_recorded_and_ease_skips_with_its_reason(shop, report, monkeypatch):
+    from dualgnn import classics
+    from dualgnn.report import render_notes
+
+    _, graph, features = shop
+    tuning = report.meta["tuning"]
+    assert set(tuning) == {"cooccurrence-rev", "pagerank", "rp3beta", "ease", "item-knn"}
+    assert all("edge split" in t["tuned_on"] and "node_split" in t and t["seconds"] >= 0 for t in tuning.values())
+    notes = "\n".join(render_notes(report))
+    assert "tuned rp3beta: beta=" in notes and "EQ4 (node split)" in notes
+    # A classic sees the query's training edges, so a cold query's row is all zero: chance level exactly.
+    assert report.metrics("pagerank", "EQ4")["HR@10"] == pytest.approx(10 / (graph.num_products - 1))
+    monkeypatch.setattr(classics, "EASE_MAX_PRODUCTS", graph.num_products - 1)
+    small = evaluate(graph, features, protocols=["EQ1"], methods=["ease", "popularity"], max_queries=30,
+                     progress=False)
+    assert small.methods == ["popularity"] and "limit" in small.meta["skipped"]["ease"]
+    assert "skipped ease: EASE^R skipped" in "\n".join(render_notes(small))

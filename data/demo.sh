@@ -20,7 +20,7 @@ step "2. train the dual-embedding GNN to ship: it learns from every co-purchase 
 
 step "3. evaluate on held-out co-purchases, next to the baselines (evaluate trains its own model on the split)"
 "$DUALGNN" evaluate "$OUT/graph" --protocols EQ1,EQ3 \
-  --methods popularity,cooccurrence,text-knn,dualgnn --out "$OUT/eval"
+  --methods popularity,cooccurrence,rp3beta,text-knn,dualgnn --out "$OUT/eval"
 
 step "4. after a phone (cases, chargers) and after its case (no phones), with reasons"
 "$DUALGNN" recommend "$OUT/graph" --model "$OUT/model" --product "$PHONE" --product "$CASE" -k 8 --explain

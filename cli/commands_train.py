@@ -37,8 +37,7 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
     fast_alloc: Annotated[bool, typer.Option(
         "--fast-alloc", help="Keep freed memory for reuse instead of returning it to the system: big catalogs "
-        "train faster but peak higher (1M products: epoch 220 s instead of ~245 s, peak 12.1 GB instead of "
-        "11.5; README \"Performance\").")] = False,
+        "train faster but peak higher (measured in README \"Performance\").")] = False,
     threads: Threads = 2,
     quiet: Quiet = False,
 ) -> None:

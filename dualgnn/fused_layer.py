@@ -3,11 +3,11 @@
 Why: at 1M products every (n, hidden) float32 tensor is 256 MB, which glibc serves with a fresh ``mmap`` and the
 kernel zeroes page by page; a training step made about a hundred of them, most inside the two layers (matrix
 products, ReLUs, sums, normalisation, and the same again in the backward pass), and that kernel time was about
-half of a step (``bench/step_timer.py``, README "Performance"). Written out by hand, a layer needs only its two
-outputs and the two input gradients as new tensors; every other (n, h) intermediate (messages, the ReLU masks
-kept for the backward pass, gradients on their way through) comes from a :class:`BufferPool` that keeps its
-buffers from step to step. The masks are kept as booleans rather than as the ReLU's float outputs: at 1M
-products that took a step's peak from 10.1 GB to 9.2 GB (bench/step_timer.py) at the same speed.
+half of a step (README "Performance", ``python bench/step_timer.py GRAPH_DIR``). Written out by hand, a layer
+needs only its two outputs and the two input gradients as new tensors; every other (n, h) intermediate (messages,
+the ReLU masks kept for the backward pass, gradients on their way through) comes from a :class:`BufferPool` that
+keeps its buffers from step to step. The masks are kept as booleans rather than as the ReLU's float outputs: a
+quarter of the memory for the same gradient (the step timer's peak shows it).
 :func:`layer_forward` / :func:`layer_backward` are shared with the whole-forward step (dualgnn/fused_encoder.py).
 
 The function computes exactly :meth:`dualgnn.model.DualLayer.forward` for the configuration it covers (weighted
@@ -33,11 +33,10 @@ class BufferPool:
     """Free (rows, cols) buffers of a dtype kept for reuse: :meth:`take` returns one (contents undefined),
     :meth:`give` hands it back. Buffers never leave the fused steps' own code, so nothing outside sees them reused.
 
-    At most ``max_free`` buffers of a shape are kept; more are freed. While only the layers drew on the pool, a
-    cap of six measured best (an unbounded pool held the layers' 13 buffers beside the tower's and the loss's own
-    tensors: a 1M run peaked at 12.8 GB against 11.0 GB). Since the whole forward pass draws on it
+    At most ``max_free`` buffers of a shape are kept; more are freed. Since the whole forward pass draws on it
     (dualgnn/fused_encoder.py), the pool holds what one step needs at its peak and nothing else allocates those
-    tensors (2-epoch run at 1M: 10.7 GB; step timer 9.2 GB), so the cap is only a backstop.
+    tensors, so the cap is only a backstop against holding idle buffers beside the loss's own tensors (the
+    measured peaks are in README "Performance").
     """
 
     def __init__(self, max_free: int = 64) -> None:

@@ -4,13 +4,11 @@ Why it matters: at 1M products an (n, hidden) float32 tensor is 256 MB. glibc se
 (a limit ``mallopt`` cannot raise) with a fresh ``mmap`` and returns it on free, so the kernel faults in and zeroes
 every page again on the next step. The training step keeps almost all of its (n, h) buffers itself
 (dualgnn/fused_encoder.py, dualgnn/fused_layer.py); what is left (outputs, the loss's gradients, allocations
-inside torch's kernels) still costs kernel time. Measured on the 1M synthetic catalog (2 cores,
-``bench/step_timer.py``, steady-state steps, one sitting): 15.0 s a step with the default policy (transparent huge
-pages on, see :func:`use_huge_pages`; 4.9 s of it system time) at 9.2 GB peak, against 13.3 s (still settling:
-15.8, 13.3, 12.7) when every allocation from the first step on comes from one heap that is never returned, at
-10.5 GB for the steps (a whole ``dualgnn train`` run with the previous layer code: epoch 242.6 s, peak 16.1 GB:
-the heap fragments). :func:`keep_freed_memory`
-switches to the second policy, for machines with memory to spare (``dualgnn train --fast-alloc``).
+inside torch's kernels) still costs kernel time. Two switches act on it: :func:`use_huge_pages` (the default, set
+by the entry points: 2 MB pages, far fewer faults) and :func:`keep_freed_memory` (``dualgnn train --fast-alloc``:
+every allocation from the first step on comes from one heap that is never returned, faster steps at a higher
+peak, for machines with memory to spare). The measured step times and peaks of both are in README
+"Performance"; ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures them.
 """
 
 from __future__ import annotations

@@ -84,10 +84,10 @@ def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: t
     than ``batch_size`` is the plain loss; so are the chunks on catalogs of up to ``FULL_SOFTMAX_MAX`` products.
 
     Bigger catalogs (softmax loss): a chunk of ``LOSS_CHUNK`` edges reads copies of only its rows and scores each
-    positive against ``SAMPLED_NEGATIVES`` shared uniform products (:func:`sampled_softmax_loss`). Profiled at 1M
-    products: with in-batch candidates (chunk x ~20k logits) and a gradient scatter into (n, h) per chunk, the
-    loss took 77% of a step (121 s of 158 s). Mixing the chunk's targets into the negatives (in-batch + uniform)
-    measured worse at 100k (validation HR@10 0.085 vs 0.106 after one epoch) and slower. In every chunked batch
+    positive against ``SAMPLED_NEGATIVES`` shared uniform products (:func:`sampled_softmax_loss`): with in-batch
+    candidates and a gradient scatter into (n, h) per chunk the loss was most of a step at 1M, and mixing the
+    chunk's targets into the negatives measured worse and slower (README "Performance", ``python
+    bench/profile_train.py GRAPH_DIR``). In every chunked batch
     co-view pairs are capped at a quarter of a chunk: co-view is the auxiliary term, and on a synthetic 10k
     catalog its (pairs x n) logits were three times the main term's.
     """

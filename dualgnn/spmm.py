@@ -1,9 +1,8 @@
 """Edge-weighted neighbour sums on a whole graph through torch CSR sparse-dense products.
 
-Why: DGL 2.1's ``update_all(fn.u_mul_e(...), fn.sum(...))`` on CPU is the slow path of its sparse kernels. Measured
-on a 1M-node, 7.5M-edge relation at 64-d (scratch probe, 2 threads): forward 4.3-5.1 s and backward 6.7-7.8 s
-with ``u_mul_e``, against 0.8-1.2 s each way for a torch CSR product. The weighted aggregation runs 4-6 such
-products per layer and step, so this is most of a full-graph training step.
+Why: DGL 2.1's ``update_all(fn.u_mul_e(...), fn.sum(...))`` on CPU is the slow path of its sparse kernels, several
+times slower each way than a torch CSR product (README "Performance" has the measured figures). The weighted
+aggregation runs 4-6 such products per layer and step, so this is most of a full-graph training step.
 
 For each edge type ``e`` (edges src -> dst with per-edge ``norm``) we keep ``A_e`` (n_dst, n_src) and its
 transpose as CSR tensors: forward ``A_e @ x``, backward ``A_e^T @ grad`` (a custom autograd function, because

@@ -144,9 +144,8 @@ def init_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 
     Why: Adam's moments for the id-vector table are two (n, h) tensors that live as long as training. Made lazily,
     they land in whatever memory the first step's temporaries just freed; with the heap-only allocator
-    (``--fast-alloc``) every later step's temporaries then have to fit around them. Measured on the 1M synthetic
-    catalog (bench/step_timer.py --fast-alloc): peak 14.4 GB with lazy state, 12.3 GB made up front (together
-    with the step's fewer temporaries)."""
+    (``--fast-alloc``) every later step's temporaries then have to fit around them, and the peak grows
+    (``python bench/step_timer.py GRAPH_DIR --fast-alloc`` measures it)."""
     saved = [(group["lr"], group.get("weight_decay", 0.0)) for group in optimizer.param_groups]
     for group in optimizer.param_groups:
         group["lr"] = 0.0
@@ -261,7 +260,7 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
                     s, t = embed_all(model, g, inputs, cold)
                     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 val = validation_score(s, t, split, exclude)
-                del s, t  # two (n, served width) tables: not beside the next epoch's steps (1 GB at 1M)
+                del s, t  # two (n, served width) tables: not kept beside the next epoch's steps
                 if np.isfinite(val["HR@10"]):
                     record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
                 # Without validation edges the lowest training loss picks the epoch (best_val stays NaN below).

@@ -81,7 +81,7 @@ def info_command(
     """Show what an artifact directory holds: counts, inputs, settings; for a model, what it learnt from."""
     import json
 
-    from dualgnn.artifacts import MANIFEST
+    from dualgnn.outputs import MANIFEST  # not dualgnn.artifacts: info must not pay for pandas
     from dualgnn.errors import ArtifactError
 
     path = directory / MANIFEST

@@ -123,9 +123,23 @@ def resolve_model_path(model_path: str | None) -> Path:
     return path
 
 
+def load_sentence_model(path: str, *, progress: bool = False):
+    """Load (once per process) the sentence-transformers model in ``path``, from local files only; transformers'
+    own "Loading weights" bar shows only with ``progress`` (``--quiet`` silences every bar)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    if not progress:
+        hf_logging.disable_progress_bar()
+    try:
+        return _load_sentence_model(path)
+    finally:
+        if shown and not progress:
+            hf_logging.enable_progress_bar()
+
+
 @functools.lru_cache(maxsize=4)
-def load_sentence_model(path: str):
-    """Load (once per process) the sentence-transformers model in ``path``, from local files only."""
+def _load_sentence_model(path: str):
     # Imported here: sentence-transformers takes seconds to import and only this encoder needs it.
     from sentence_transformers import SentenceTransformer
 
@@ -154,7 +168,7 @@ class SentenceEncoder:
         self.identity = f"sentence-transformers:{self.path.name}:{_model_fingerprint(self.path)}"
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        model = load_sentence_model(str(self.path))
+        model = load_sentence_model(str(self.path), progress=progress)
         if len(texts) == 0:
             return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
         # All cores: encoding is the slowest step of a build (tens of product texts per second per core).

@@ -430,3 +430,11 @@ def test_an_edge_weight_near_the_float32_maximum_keeps_its_influence():
     src, dst = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0])
     norms = edge_norms(src, dst, torch.tensor([3e38, 1.0, 1.0]), 3)
     assert torch.isfinite(norms).all() and norms.tolist() == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_quiet_prints_no_progress_bar_even_while_the_text_model_loads(world, tmp_path, capsys):
+    args = build_args(world / "shop", tmp_path / "g")
+    args[args.index("hashing")] = "minilm"
+    code, out = run(capsys, *args)
+    assert code == 0 and "product graph" in out  # the summary stays; the bars go
+    assert "Loading weights" not in out and "it/s" not in out and "Batches" not in out

@@ -50,6 +50,34 @@ def tonight(catalog: Path, out: Path, share: float = 0.01, seed: int = 0) -> dic
     return {"delisted": k, "added": k, "new_copurchase_rows": len(new_cp), "new_coview_rows": len(new_cv)}
 
 
+def quick_model(size, steps: int):
+    """A shipped model of ``size``'s graph after ``steps`` training steps (made once, in ``model-steps/``): a
+    refresh costs the same whatever the weights learnt."""
+    out = size.root / "model-steps"
+    if not (out / "ids.parquet").exists():
+        print("model:", measured([sys.executable, __file__, "--make-model", str(size.graph), str(out), str(steps)],
+                                 thread_env(2)))
+    return out
+
+
+def make_model(graph_dir: Path, out: Path, steps: int) -> None:
+    """The library calls of `dualgnn train` (production split, served over every edge), with a step budget."""
+    from dualgnn.artifacts import graph_fingerprint, load_graph
+    from dualgnn.config import TrainConfig
+    from dualgnn.features import Features
+    from dualgnn.model_catalog import write_catalog
+    from dualgnn.model_io import save_model
+    from dualgnn.split import make_split, production_settings, whole_graph
+    from dualgnn.train import train
+
+    graph, features = load_graph(graph_dir), Features.load(graph_dir)
+    split = make_split(graph, production_settings())
+    config = TrainConfig.preset("default", epochs=1, max_steps_per_epoch=steps)
+    result = train(graph, features, split, config, progress=False, serve_split=whole_graph(graph))
+    save_model(out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
+               extra=[lambda d: split.save(d / "split.npz"), lambda d: write_catalog(d, graph, features)])
+
+
 def measured(cmd: list[str], env: dict) -> dict:
     proc = run_measured(cmd, env=env)
     if proc.returncode != 0:
@@ -59,15 +87,21 @@ def measured(cmd: list[str], env: dict) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--make-model"]:
+        return make_model(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="1m")
     ap.add_argument("--work", type=Path, default=BENCH / "results" / "work")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="make the model here with only this many training steps (a refresh costs the same whatever "
+                         "the weights learnt; for a machine where a full epoch does not fit the time)")
     args = ap.parse_args()
     size = parse_size(args.size, args.work)
-    if not (size.model / "ids.parquet").exists():
-        raise SystemExit(f"no refreshable model at {size.model}: run `python bench/run.py --sizes {size.label} "
-                         f"--stages build,train --reuse --epochs {size.label}=1` first")
+    model_dir = quick_model(size, args.steps) if args.steps else size.model
+    if not (model_dir / "ids.parquet").exists():
+        raise SystemExit(f"no refreshable model at {model_dir}: run `python bench/run.py --sizes {size.label} "
+                         f"--stages build,train --reuse --epochs {size.label}=1` first, or pass --steps N")
     env = thread_env(args.threads)
     night = size.root / "tonight"
     t0 = time.perf_counter()
@@ -78,17 +112,17 @@ def main() -> None:
                                       "--quiet"], env)
     rows = {}
     for name, graph in (("tonight's graph", night / "graph"), ("the model's own graph", size.graph)):
-        rows[name] = measured(dualgnn_cmd() + ["refresh", str(graph), "--model", str(size.model), "--out",
+        rows[name] = measured(dualgnn_cmd() + ["refresh", str(graph), "--model", str(model_dir), "--out",
                                                str(night / "model"), "--threads", str(args.threads)], env)
         if name == "tonight's graph":
             rows[name]["changes"] = json.loads((night / "model" / "manifest.json").read_text())["training"]["changes"]
-    history = json.loads((size.model / "history.json").read_text())
+    history = json.loads((model_dir / "history.json").read_text())
     epoch = float(np.median([h["seconds"] for h in history]))
     print(f"refresh at {size.label} ({args.threads} threads); tonight: {made}; its build-graph {build}")
     print(f"{'refresh on':<24} {'wall s':>8} {'cpu s':>8} {'peak GB':>8} {'x training epoch':>17}")
     for name, row in rows.items():
-        print(f"{name:<24} {row['wall_s']:>8.1f} {row['cpu_s']:>8.1f} {row['peak_gb']:>8.2f} "
-              f"{row['wall_s'] / epoch:>17.2f}")
+        ratio = "-" if args.steps else f"{row['wall_s'] / epoch:.2f}"  # a step-budget model has no whole epoch
+        print(f"{name:<24} {row['wall_s']:>8.1f} {row['cpu_s']:>8.1f} {row['peak_gb']:>8.2f} {ratio:>17}")
     if "changes" in rows["tonight's graph"]:
         print("what changed:", rows["tonight's graph"]["changes"])
     out = BENCH / "results" / f"refresh-{size.label}-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -66,7 +66,7 @@ class Recommender:
         self.source = np.ascontiguousarray(source, dtype=np.float32)
         self.target = np.ascontiguousarray(target, dtype=np.float32)
         self.linked = linked
-        self.index_opts = {"kind": index_kind, "num_queries": num_queries, "threads": threads}
+        self.index_opts = {"kind": index_kind, "num_queries": num_queries, "online": False, "threads": threads}
         self.ids = ids if ids is not None else IdMap(self.products["product_id"].to_numpy())
         self._target_rows = np.arange(len(products))  # products that may be recommended (cold ones opt in)
         self._indexes: dict[tuple, TargetIndex] = {}
@@ -87,9 +87,10 @@ class Recommender:
     def __len__(self) -> int:
         return len(self.products)
 
-    def plan(self, num_queries: int) -> None:
-        """Tell ``auto`` how many queries are coming: a handful never justify building an HNSW graph."""
-        self.index_opts["num_queries"] = num_queries
+    def plan(self, num_queries: int | None, *, online: bool = False) -> None:
+        """Tell ``auto`` how many queries are coming: a handful never justify building an HNSW graph. ``online``:
+        one at a time and without end (a server), so per-query latency decides (see :func:`choose_kind`)."""
+        self.index_opts.update(num_queries=num_queries, online=online)
 
     def prepare(self, in_stock: np.ndarray | None = None) -> None:
         """Build the indexes of both roles for ``in_stock`` now, so that no query pays for (or races on) building."""

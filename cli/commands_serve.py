@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.app import app
-from cli.options import ArtifactsDir, ModelDir, Threads
+from cli.options import ArtifactsDir, ModelDir
 
 
 @app.command("serve")
@@ -24,7 +24,12 @@ def serve_command(
     in_stock: Annotated[Optional[Path], typer.Option(
         "--in-stock", help="Ids that may be recommended with in_stock_only (one per line); "
                            "replace it at run time with PUT /admin/in-stock.")] = None,
-    threads: Threads = 0,
+    index: Annotated[str, typer.Option(
+        "--index", help="Faiss index: auto (exact for small catalogs, else HNSW: a server answers one query at a "
+                        "time), exact, hnsw, ivf.")] = "auto",
+    threads: Annotated[int, typer.Option(
+        "--threads", min=0, max=512, help="CPU threads per request for torch and Faiss (0 = all cores; 1 keeps "
+                                          "concurrent requests from fighting over the cores).")] = 1,
 ) -> None:
     """Serve 'customers also bought' lists over HTTP: GET /v1/related/ID, POST /v1/related, GET /v1/similar/ID,
     POST /v1/cold-start, GET /v1/model, /health, /ready; OpenAPI docs at /docs.
@@ -36,6 +41,8 @@ def serve_command(
     from dualgnn.artifacts import read_manifest
     from dualgnn.serving import read_id_file
 
+    if index not in ("auto", "exact", "hnsw", "ivf"):
+        raise typer.BadParameter(f"must be auto, exact, hnsw or ivf, not {index!r}", param_hint="--index")
     read_manifest(artifacts)  # a wrong path ends here, before a port is taken
     read_manifest(model, kind="model")
     stock = read_id_file(in_stock)[0] if in_stock is not None else None
@@ -50,7 +57,7 @@ def serve_command(
     from dualgnn.serve.app import build_app
     from dualgnn.serve.service import Service
 
-    service = Service(artifacts, model, in_stock=stock, threads=threads, log=_log)
+    service = Service(artifacts, model, in_stock=stock, index_kind=index, threads=threads, log=_log)
     config = uvicorn.Config(build_app(service), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 

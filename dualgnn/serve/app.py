@@ -58,8 +58,8 @@ class NewProduct(BaseModel):
     product_id: ProductId
     title: Text | None = None
     description: Text | None = None
-    category: Text | list[Annotated[str, Field(max_length=500)]] | None = Field(
-        None, description="A path joined by ' > ', or its levels.", max_length=50)
+    category: Text | Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=50)] | None = Field(
+        None, description="A path joined by ' > ', or its levels.")
     brand: Annotated[str, Field(max_length=500)] | None = None
     price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
@@ -87,9 +87,10 @@ class Lists(BaseModel):
     model: str
 
 
-def query_options(k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, exclude_same_category: bool = False,
-                  exclude_linked: bool = False, in_stock_only: bool = False,
-                  explain: bool = False) -> snapshot.Query:
+async def query_options(k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, exclude_same_category: bool = False,
+                        exclude_linked: bool = False, in_stock_only: bool = False,
+                        explain: bool = False) -> snapshot.Query:
+    # async: FastAPI runs a plain-function dependency in the thread pool, a hop per request for nothing.
     return snapshot.Query(k=k, exclude_same_category=exclude_same_category, exclude_linked=exclude_linked,
                           in_stock_only=in_stock_only, explain=explain)
 
@@ -128,7 +129,7 @@ def build_app(service: Service) -> FastAPI:
 
     @app.get("/v1/related/{product_id:path}", response_model=ProductList, tags=["lists"],
              summary="Customers also bought: source . target")
-    def related(product_id: str, options: Options):
+    async def related(product_id: str, options: Options):
         snap = service.snapshot
         return lists(snap, snap.related([product_id], options), one=True)
 

@@ -28,8 +28,9 @@ class Service:
     """Holds the current snapshot for ``artifacts`` + ``model_dir``; ``in_stock`` ids survive reloads."""
 
     def __init__(self, artifacts: str | Path, model_dir: str | Path, *, in_stock: list[str] | None = None,
-                 threads: int = 0, log: Callable[[str], None] = lambda line: None) -> None:
-        self.artifacts, self.model_dir, self.threads, self.log = Path(artifacts), Path(model_dir), threads, log
+                 index_kind: str = "auto", threads: int = 1, log: Callable[[str], None] = lambda line: None) -> None:
+        self.artifacts, self.model_dir, self.log = Path(artifacts), Path(model_dir), log
+        self.index_opts = {"index_kind": index_kind, "threads": threads}
         self._stock_ids = in_stock
         self._snapshot: Snapshot | None = None
         self._swap = threading.Lock()    # guards the one reference assignment
@@ -54,7 +55,7 @@ class Service:
 
     def _build(self) -> tuple[Snapshot, str]:
         """A new snapshot of the configured paths (with the current in-stock ids), and a note on the stock list."""
-        snap = Snapshot.load(self.artifacts, self.model_dir, threads=self.threads)
+        snap = Snapshot.load(self.artifacts, self.model_dir, **self.index_opts)
         if self._stock_ids is None:
             return snap, ""
         snap, counts = snap.with_in_stock(self._stock_ids)

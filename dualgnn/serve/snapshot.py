@@ -83,13 +83,15 @@ class Snapshot:
     in_stock: np.ndarray | None = None
 
     @classmethod
-    def load(cls, artifacts: str | Path, model_dir: str | Path, *, threads: int = 0) -> "Snapshot":
+    def load(cls, artifacts: str | Path, model_dir: str | Path, *, index_kind: str = "auto",
+             threads: int = 1) -> "Snapshot":
         """Everything a query needs, built now (indexes of both roles too): the first request pays nothing."""
         artifacts, model_dir = Path(artifacts).absolute(), Path(model_dir).absolute()
         identity = _model_identity(model_dir)
-        # num_queries stays unknown (a server answers without end): "auto" picks the index by catalog size.
-        graph, rec = load_recommender(artifacts, model_dir, threads=threads)
+        graph, rec = load_recommender(artifacts, model_dir, index_kind=index_kind, threads=threads)
+        rec.plan(None, online=True)  # single queries without end: "auto" weighs per-query latency
         rec.prepare()
+        rec.ids.lookup([""])  # builds the id hash table that every query's lookup uses
         # A model directory without weights (vectors only) serves warm products; cold start then answers 409.
         cold = ColdStart(graph, model_dir, artifacts) if (model_dir / "weights.pt").exists() else None
         info = {**identity, "model_dir": str(model_dir), "artifacts": str(artifacts), "products": len(rec),

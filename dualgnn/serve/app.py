@@ -99,8 +99,9 @@ Options = Annotated[snapshot.Query, Depends(query_options)]
 
 
 def build_app(service: Service) -> FastAPI:
-    """The FastAPI app over ``service``. Handlers are plain functions (run in the worker thread pool), so a slow
-    request (cold start, a reload) never holds up the event loop."""
+    """The FastAPI app over ``service``. The single-product lists run on the event loop (a fraction of a
+    millisecond: a thread-pool hop would cost more); everything that may take longer (batches, cold start,
+    reloads, in-stock lists) is a plain function, run in the worker thread pool, so it never holds up the loop."""
     app = FastAPI(title="dualgnn", version="1", description="Directed 'customers also bought' lists from a "
                   "dual-embedding GNN: related (source . target), similar (source . source), cold start.")
     app.add_middleware(BodyLimit)
@@ -140,7 +141,7 @@ def build_app(service: Service) -> FastAPI:
 
     @app.get("/v1/similar/{product_id:path}", response_model=ProductList, tags=["lists"],
              summary="Similar products: source . source")
-    def similar(product_id: str, options: Options):
+    async def similar(product_id: str, options: Options):
         snap = service.snapshot
         return lists(snap, snap.related([product_id], options, similar=True), one=True)
 

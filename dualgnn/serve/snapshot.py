@@ -23,6 +23,7 @@ from dualgnn.artifacts import MANIFEST, file_checksum
 from dualgnn.errors import ArtifactError, DualGNNError, InputError, UnknownIdError
 from dualgnn.explain import Explainer, ProductText
 from dualgnn.recommend import Filters, Recommender
+from dualgnn.recommend_io import titles_of
 from dualgnn.serving import load_cold_start, load_recommender
 
 
@@ -130,12 +131,10 @@ class Snapshot:
 
     def cold_start(self, records: list[dict], query: Query) -> list[dict]:
         """Lists for products given by their metadata (fields of the products table); they join nothing."""
-        from dualgnn.sources.tables import metadata_frame
-
         if self.cold is None:
             raise ConflictError(f"{self.info['model_dir']} has no weights.pt: cold start needs the trained network",
                                 hint="serve a model directory written by `dualgnn train`")
-        products = metadata_frame(pd.DataFrame.from_records(records))
+        products = records_frame(records)
         pids = products["product_id"].tolist()
         dup = next((p for p in pids if pids.count(p) > 1), None)
         if dup is not None:
@@ -150,7 +149,7 @@ class Snapshot:
         ids, scores = self.rec.search(source, members, query.k, self._filters(query), categories=categories)
         q = len(self.rec) + np.arange(len(products))  # rows the products would have if they were appended
         text = self.text.extended(products) if query.explain else self.text
-        titles = ProductText(products).names
+        titles = titles_of(products)
         return self._answers(q, pids, ids, scores, query.explain, text=text, titles=titles)
 
     def _filters(self, query: Query) -> Filters:
@@ -175,6 +174,21 @@ class Snapshot:
                     item["reason"] = reason
             out.append({"product_id": label, "title": title, "recommendations": items})
         return out
+
+
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    """Products given as records (``product_id`` and any of title, description, category as a path or its levels,
+    brand, price) in the catalog's form: text as str ("" when missing), category levels joined by " > ", price
+    float (NaN when missing). Plain Python: pandas' per-column passes took 11 ms for one product."""
+    def text(value, joiner: str) -> str:
+        if value is None:
+            return ""
+        return joiner.join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+    columns = {name: [text(r.get(name), " > " if name == "category" else " ") for r in records]
+               for name in ("title", "description", "category", "brand")}
+    price = np.array([np.nan if r.get("price") is None else float(r["price"]) for r in records], np.float64)
+    return pd.DataFrame({"product_id": [str(r["product_id"]) for r in records], **columns, "price": price})
 
 
 def _model_identity(model_dir: Path) -> dict:

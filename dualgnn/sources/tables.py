@@ -153,19 +153,13 @@ def read_products(path: str | Path) -> tuple[pd.DataFrame, SkipReport]:
                    example=lambda r: f"{r['product_id']!r}, first at line {first_line[r['product_id']]}")
     if len(df) == 0:
         raise InputError("no usable product row", path=path, hint="; ".join(skipped.lines()))
-    return metadata_frame(df), skipped
-
-
-def metadata_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """``product_id`` and the metadata columns of ``df`` in the catalog's form: category levels joined by " > ",
-    other text as str ("" when missing), prices as float (NaN when missing or unreadable)."""
     out = pd.DataFrame({"product_id": df["product_id"].to_numpy()})
     for col in METADATA_COLUMNS:
         if col == "price" and col in df:
             out[col] = _price(df[col]).to_numpy()
         elif col in df:
             out[col] = _text(df[col], " > " if col == "category" else " ").to_numpy()
-    return out
+    return out, skipped
 
 
 def looks_like_amazon(path: Path) -> bool:

@@ -3,8 +3,8 @@
 Starts the real server (`python -m cli serve`) on 127.0.0.1, waits for /ready, then for each concurrency level
 sends a warm-up and a fixed number of GET /v1/related/{id} requests from that many httpx async clients (ids drawn
 at random from the catalog, seeded), and finally one-product POST /v1/cold-start requests from one client (metadata
-of catalog products under new ids). The load generator runs on the same machine: its CPU time is reported next
-to the server's, since both share the cores.
+of catalog products under new ids); GET /health at 8 clients gives the HTTP stack's own cost. The load generator
+runs on the same machine: its CPU time is reported next to the server's, since both share the cores.
 
     python bench/serve_bench.py --artifacts /tmp/sv-100k/graph --model /tmp/sv-100k/model
 
@@ -19,7 +19,6 @@ import json
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,12 +31,9 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's dualgnn, installed or not
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from dualgnn.serve.process import served  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,28 +100,11 @@ def main() -> None:
     products = pd.read_parquet(args.artifacts / "products.parquet")
     rng = random.Random(args.seed)
     ids = products["product_id"].astype(str).tolist()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile("w+")  # the server's messages, shown if it fails to start
-    cmd = [sys.executable, "-m", "cli", "serve", str(args.artifacts), "--model", str(args.model), "--port", str(port),
-           "--threads", str(args.threads)]
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # the server's messages, shown if it fails to start
+    cmd = [str(args.artifacts), "--model", str(args.model), "--threads", str(args.threads)]
     t_start = time.perf_counter()
     load_before = os.getloadavg()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 900
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise SystemExit(f"server exited {proc.returncode}: {log.read()}")
-            if time.monotonic() > deadline:
-                raise SystemExit("server not ready after 900 s")
-            try:
-                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+    with served(cmd, cwd=REPO, log=log, timeout=900) as (url, proc):
         ready_s = time.perf_counter() - t_start
         info = httpx.get(f"{url}/v1/model").json()
         rows = []
@@ -135,6 +114,8 @@ def main() -> None:
 
             asyncio.run(run_level(url, paths(args.warmup), clients))
             rows.append({"kind": "warm GET /v1/related", **measured(url, proc.pid, paths(args.requests), clients)})
+        # The HTTP stack's own cost (uvicorn + FastAPI + the client), for comparison: a handler that does nothing.
+        rows.append({"kind": "GET /health (HTTP floor)", **measured(url, proc.pid, ["/health"] * args.requests, 8)})
         sample = products.sample(args.cold + 10, random_state=args.seed)
         bodies = [{"products": [{**{c: (None if pd.isna(v) else v) for c, v in row.items() if c != "line"},
                                  "product_id": f"NEW-{i}"}], "k": args.k}
@@ -142,13 +123,6 @@ def main() -> None:
         asyncio.run(run_level(url, ["/v1/cold-start"] * 10, 1, method="POST", bodies=bodies[:10]))
         rows.append({"kind": "cold-start POST (1 product)",
                      **measured(url, proc.pid, ["/v1/cold-start"] * args.cold, 1, method="POST", bodies=bodies[10:])})
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
     print(f"dualgnn serve on {info['products']:,} products ({info['index']} index, {info['vector_dim']}-d), "
           f"ready after {ready_s:.1f}s; {os.cpu_count()} cores shared by server and load generator")
     print(f"{'requests':30} {'clients':>7} {'n':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
@@ -158,7 +132,7 @@ def main() -> None:
               f"{r['p50_ms']:>8} {r['p99_ms']:>8} {r['server_cpu_s']:>12} {r['client_cpu_s']:>12}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
     report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit.strip(),
-              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "server_command": cmd,
+              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "server_args": cmd,
               "machine": {"cores": os.cpu_count(), "load_average_before": load_before,
                           "load_average_after": os.getloadavg(),
                           "note": "server and load generator share the cores; other jobs may run too"},

@@ -8,7 +8,6 @@ server's cold-start lists must equal what `dualgnn recommend --new-products` pri
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dualgnn.serve.process import free_port, served
 from tests.conftest import REPO
 from tests.test_cli import dualgnn
 from tests.test_recommend import planted, write_artifacts, write_model
@@ -29,40 +29,13 @@ NEW_PHONE = {"product_id": "NEW-1", "title": "Nexo Edge 9 Smartphone, 128GB", "c
              "brand": "Nexo", "price": 699.0}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def server(art, model, *extra, tmp):
     """A running `dualgnn serve` (ready), its base URL and process; terminated however the test ends."""
-    port, log = free_port(), open(tmp / f"serve-{time.monotonic_ns()}.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", str(art), "--model", str(model), "--port",
-                             str(port), *map(str, extra)], cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert proc.poll() is None, f"server exited {proc.returncode}: {Path(log.name).read_text()}"
-            assert time.monotonic() < deadline, "server not ready in time"
-            try:
-                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        proc.log_path = Path(log.name)
-        yield url, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-        log.close()
+    with open(tmp / f"serve-{time.monotonic_ns()}.log", "w+") as log:
+        with served([art, "--model", model, *extra], cwd=REPO, log=log, env=ENV, timeout=START_TIMEOUT) as (url, proc):
+            proc.log_path = Path(log.name)
+            yield url, proc
 
 
 def recs(answer: dict) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -100,6 +101,7 @@ def main() -> None:
     products = pd.read_parquet(args.artifacts / "products.parquet")
     rng = random.Random(args.seed)
     ids = products["product_id"].astype(str).tolist()
+    gc.freeze()  # the catalog read above must not make the load generator's own collections pause requests
     log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # the server's messages, shown if it fails to start
     cmd = [str(args.artifacts), "--model", str(args.model), "--threads", str(args.threads)]
     t_start = time.perf_counter()

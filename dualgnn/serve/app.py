@@ -114,11 +114,11 @@ def build_app(service: Service) -> FastAPI:
         return answer(snap, {**results[0], "model": model} if one else {"results": results, "model": model})
 
     @app.get("/health", tags=["state"], summary="The process is alive")
-    def health():
+    async def health():
         return {"status": "alive"}
 
     @app.get("/ready", tags=["state"], summary="A model is loaded (503 before)")
-    def ready():
+    async def ready():
         if not service.ready:
             return JSONResponse({"status": "loading" if service.error is None else "failed",
                                  "detail": str(service.error or "the model is still loading")}, 503)

@@ -11,6 +11,7 @@ model; the old snapshot is freed when the last of them finishes. A failed reload
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class Service:
     def _set(self, snap: Snapshot) -> None:
         with self._swap:
             self._snapshot = snap
+        # The loaded model is millions of long-lived objects: left to the cyclic collector, every full collection
+        # walks them all, a pause in some request. Frozen, they are skipped (refcounting still frees them).
+        gc.freeze()
 
     def _build(self) -> tuple[Snapshot, str]:
         """A new snapshot of the configured paths (with the current in-stock ids), and a note on the stock list."""

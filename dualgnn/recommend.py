@@ -70,6 +70,7 @@ class Recommender:
         self.ids = ids if ids is not None else IdMap(self.products["product_id"].to_numpy())
         self._target_rows = np.arange(len(products))  # products that may be recommended (cold ones opt in)
         self._indexes: dict[tuple, TargetIndex] = {}
+        self._last_stock: tuple | None = None
         self._category_codes()
 
     def _category_codes(self) -> None:
@@ -123,14 +124,18 @@ class Recommender:
         if as_targets:
             self._target_rows = np.concatenate([self._target_rows, new])
         self._indexes.clear()
+        self._last_stock = None
         return new
 
     def _index(self, role: str, in_stock: np.ndarray | None) -> TargetIndex:
         """The index of ``role`` ("target" or "source") vectors over recommendable products."""
-        rows = self._target_rows if in_stock is None else np.intersect1d(self._target_rows, in_stock)
+        if in_stock is None:
+            rows, stock_key = self._target_rows, None
+        else:
+            rows, stock_key = self._stock_rows(in_stock)
         if len(rows) == 0:
             raise InputError("no product may be recommended: the in-stock list matches none of the catalog")
-        key = (role, None if in_stock is None else rows.tobytes())
+        key = (role, stock_key)
         if key not in self._indexes:
             vectors = self.target if role == "target" else self.source
             stock_keys = [key_ for key_ in self._indexes if key_[0] == role and key_[1] is not None]
@@ -138,6 +143,16 @@ class Recommender:
                 self._indexes.pop(old, None)  # a server replacing its in-stock list must not pile up indexes
             self._indexes[key] = TargetIndex(vectors[rows], ids=rows, **self.index_opts)
         return self._indexes[key]
+
+    def _stock_rows(self, in_stock: np.ndarray) -> tuple[np.ndarray, bytes]:
+        """Recommendable rows of an in-stock array and their index key, remembered for the last array object: a
+        server passes the same one with every query, and intersecting 50,000 ids took 60 ms per query."""
+        last = self._last_stock
+        if last is not None and last[0] is in_stock:
+            return last[1], last[2]
+        rows = np.intersect1d(self._target_rows, in_stock)
+        self._last_stock = (in_stock, rows, rows.tobytes())  # one assignment: safe with concurrent queries
+        return rows, self._last_stock[2]
 
     def exclusion(self, members: list[np.ndarray], filters: Filters,
                   categories: np.ndarray | None = None) -> Exclusion:

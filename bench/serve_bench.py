@@ -116,6 +116,11 @@ def main() -> None:
 
             asyncio.run(run_level(url, paths(args.warmup), clients))
             rows.append({"kind": "warm GET /v1/related", **measured(url, proc.pid, paths(args.requests), clients)})
+        # An in-stock list of every other product, then the same warm requests restricted to it.
+        put = httpx.put(f"{url}/admin/in-stock", json=ids[::2], timeout=900)
+        put.raise_for_status()
+        stock = [f"/v1/related/{rng.choice(ids)}?k={args.k}&in_stock_only=true" for _ in range(args.requests)]
+        rows.append({"kind": f"in_stock_only ({put.json()['known']:,} ids)", **measured(url, proc.pid, stock, 8)})
         # The HTTP stack's own cost (uvicorn + FastAPI + the client), for comparison: a handler that does nothing.
         rows.append({"kind": "GET /health (HTTP floor)", **measured(url, proc.pid, ["/health"] * args.requests, 8)})
         sample = products.sample(args.cold + 10, random_state=args.seed)

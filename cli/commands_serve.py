@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -57,6 +58,7 @@ def serve_command(
     from dualgnn.serve.app import build_app
     from dualgnn.serve.service import Service
 
+    sock = _listen(host, port)  # before the model loads: a port in use is a plain error, exit 1
     service = Service(artifacts, model, in_stock=stock, index_kind=index, threads=threads, log=_log)
     config = uvicorn.Config(build_app(service), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
@@ -72,9 +74,24 @@ def serve_command(
     threading.Thread(target=first_load, name="dualgnn-load", daemon=True).start()
     signal.signal(signal.SIGHUP, lambda signum, frame: service.reload_in_background())
     _log(f"listening on http://{host}:{port} (docs at /docs); loading {model}")
-    server.run()
+    server.run(sockets=[sock])
     if not service.ready and service.error is not None:
         raise service.error
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The bound socket uvicorn serves on (bound here, as uvicorn would, so a failure is our clear error)."""
+    from dualgnn.errors import DualGNNError
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DualGNNError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                           hint="pick another --port, or stop what listens there") from exc
+    return sock
 
 
 def _log(line: str) -> None:

@@ -8,6 +8,7 @@ server's cold-start lists must equal what `dualgnn recommend --new-products` pri
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -216,6 +217,11 @@ def test_start_errors_exit_1_without_traceback(planted_dirs, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cli", "serve", str(art), "--model", str(other), "--port",
                            str(free_port())], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "another graph" in proc.stderr and "Traceback" not in proc.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = dualgnn("serve", art, "--model", model, "--port", taken.getsockname()[1], check=False)
+    assert proc.returncode == 1 and "cannot listen on 127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.fixture(scope="module")

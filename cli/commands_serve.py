@@ -35,8 +35,8 @@ def serve_command(
     """Serve 'customers also bought' lists over HTTP: GET /v1/related/ID, POST /v1/related, GET /v1/similar/ID,
     POST /v1/cold-start, GET /v1/model, /health, /ready; OpenAPI docs at /docs.
 
-    The model loads once, in the background (/ready answers 503 until it is in); POST /admin/reload or SIGHUP
-    loads the model directory again and swaps it in without dropping requests.
+    The model loads once, in the background (/ready answers 503 until it is in).
+    POST /admin/reload or SIGHUP loads the model directory again and swaps it in without dropping requests.
     Example: dualgnn serve artifacts/ --model model/ --port 8000
     """
     from dualgnn.artifacts import read_manifest

@@ -252,6 +252,11 @@ def test_cold_start_matches_the_cli_and_adds_nothing(trained):
         assert recs(answer) == want["recommended_id"].tolist()
         assert all(item["reason"] for item in answer["recommendations"])
         assert httpx.get(f"{url}/v1/related/NEW-1").status_code == 404        # not added to the catalog
+        catalog = pd.read_csv(trained / "tables" / "products.csv", dtype=str).set_index("product_id")["category"]
+        top = catalog[recs(answer)[0]]  # a new product of its first recommendation's category: that one must go
+        body = {"products": [{**NEW_PHONE, "category": top}], "k": 10, "exclude_same_category": True}
+        excluded = httpx.post(f"{url}/v1/cold-start", json=body).json()["results"][0]
+        assert len(recs(excluded)) == 10 and top not in set(catalog[recs(excluded)])
         two = httpx.post(f"{url}/v1/cold-start", json={"products": [NEW_PHONE, {"product_id": "NEW-2"}]}).json()
         assert recs(two["results"][0])[:5] == recs(answer)
         warm = httpx.get(f"{url}/v1/model").json()

@@ -76,6 +76,9 @@ class ColdStart:
 
 @dataclass(frozen=True, eq=False)
 class Snapshot:
+    """One model's catalog, indexes (``rec``), product text for titles and reasons, explainer, cold-start pass,
+    identity (``info``) and in-stock internal ids (``None``: no list). Never changed once built."""
+
     rec: Recommender
     text: ProductText
     explainer: Explainer

@@ -54,7 +54,11 @@ class Service:
         with self._swap:
             self._snapshot = snap
         # The loaded model is millions of long-lived objects: left to the cyclic collector, every full collection
-        # walks them all, a pause in some request. Frozen, they are skipped (refcounting still frees them).
+        # walks them all, a pause in some request. Frozen, they are skipped (refcounting still frees them). Each
+        # swap first unfreezes and collects, so the previous model's reference cycles are freed: one pause per
+        # swap instead of one at random.
+        gc.unfreeze()
+        gc.collect()
         gc.freeze()
 
     def _build(self) -> tuple[Snapshot, str]:
@@ -91,10 +95,10 @@ class Service:
                 self.last_reload = {"ok": False, "at": utc_now(), "error": message}
                 self.log(f"reload failed, still serving the previous model: {message}")
                 return self.last_reload
-            old = self._snapshot
+            previous = self._snapshot.info["model_id"] if self._snapshot else None  # no reference kept to it
             self._set(snap)
             self.last_reload = {"ok": True, "at": utc_now(), "model_id": snap.info["model_id"],
-                                "previous_model_id": old.info["model_id"] if old else None,
+                                "previous_model_id": previous,
                                 "seconds": round(time.perf_counter() - t0, 3)}
             self.log(f"reloaded: model {self.last_reload['previous_model_id']} -> {snap.info['model_id']}")
             return self.last_reload
@@ -114,11 +118,10 @@ class Service:
     def set_in_stock(self, product_ids: list[str] | None) -> dict:
         """Replace the in-stock list (``None`` clears it); its indexes are built before the swap."""
         with self._change:
-            snap = self.snapshot
             if product_ids is None:
-                new, counts = snap.without_in_stock(), {"known": None, "unknown": 0}
+                new, counts = self.snapshot.without_in_stock(), {"known": None, "unknown": 0}
             else:
-                new, counts = snap.with_in_stock(product_ids)
+                new, counts = self.snapshot.with_in_stock(product_ids)
             self._stock_ids = product_ids
             self._set(new)
         return counts

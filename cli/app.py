@@ -27,6 +27,7 @@ def _register() -> None:
     from cli import commands_evaluate  # noqa: F401
     from cli import commands_recommend  # noqa: F401
     from cli import commands_refresh  # noqa: F401
+    from cli import commands_serve  # noqa: F401
     from cli import commands_synth  # noqa: F401
     from cli import commands_train  # noqa: F401
 

@@ -150,9 +150,15 @@ def embed_new_products(model: DualGNN, config, graph_dgl, features_warm, new_fea
                        link: str = "borrow"):
     """Source and target (c, h) for brand-new products (not in the graph), ``new_features`` from
     ``features.transform_new``. For repeated calls keep one :class:`ColdStarter` instead (it caches the warm side)."""
-    inputs = features_warm if isinstance(features_warm, NodeInputs) else NodeInputs.from_features(features_warm)
     new = new_features if isinstance(new_features, NodeInputs) else NodeInputs.from_features(new_features)
+    return new_product_starter(model, graph_dgl, features_warm, link=link).embed(new, k_links)
+
+
+def new_product_starter(model: DualGNN, graph_dgl, features_warm, link: str = "borrow") -> ColdStarter:
+    """A :class:`ColdStarter` for products outside the graph: every product with an edge may be linked to.
+
+    Costs one full forward pass; keep it to embed many batches of new products (``dualgnn serve`` does)."""
+    inputs = features_warm if isinstance(features_warm, NodeInputs) else NodeInputs.from_features(features_warm)
     g = graph_dgl
     degree = (g.in_degrees(etype=COPURCHASE) + g.out_degrees(etype=COPURCHASE) + g.in_degrees(etype=COVIEW)).numpy()
-    starter = ColdStarter(model, g, inputs, degree > 0, link=link)
-    return starter.embed(new, k_links)
+    return ColdStarter(model, g, inputs, degree > 0, link=link)

@@ -100,25 +100,28 @@ class Explainer:
             better = top > best
             kind[better], via[better], best[better] = f"{first}>{second}", arg[better], top[better]
 
-    def describe(self, queries: np.ndarray, recs: np.ndarray, products: pd.DataFrame) -> list[str]:
-        """One sentence per pair, naming products by title (``products`` row i = internal id i, cold ones too)."""
+    def describe(self, queries: np.ndarray, recs: np.ndarray, products: "pd.DataFrame | ProductText") -> list[str]:
+        """One sentence per pair, naming products by title (``products`` row i = internal id i, cold ones too).
+
+        Pass a :class:`ProductText` kept between calls when explaining a few pairs at a time (a server): pulling
+        the columns out of a large catalog costs more than explaining ten pairs."""
         ex = self.explain(queries, recs)
-        titles = [t[:60] for t in titles_of(products)]
-        meta = _Metadata(products)
+        text = products if isinstance(products, ProductText) else ProductText(products)
         out = []
         for qi, vi, k, w, s in zip(queries, recs, ex.kind, ex.via, ex.strength):
             if k in DIRECT:
-                out.append(DIRECT[k].format(q=titles[qi]) + f" ({s:.2f})")
+                out.append(DIRECT[k].format(q=text.names[qi][:60]) + f" ({s:.2f})")
             elif k != "metadata":
                 pair = tuple(k.split(">"))
-                out.append(TWO_HOP[pair].format(q=titles[qi], w=titles[w]) + f" ({s:.3f})")
+                out.append(TWO_HOP[pair].format(q=text.names[qi][:60], w=text.names[w][:60]) + f" ({s:.3f})")
             else:
-                out.append(meta.reason(int(qi), int(vi)))
+                out.append(text.reason(int(qi), int(vi)))
         return out
 
 
-class _Metadata:
-    """"metadata: ..." for pairs with no graph path: shared category, brand or title words, else the vectors.
+class ProductText:
+    """Names (title, else id), categories, brands and titles of a catalog as arrays (row i = internal id i), and
+    the "metadata: ..." reason for pairs with no graph path: shared category, brand or title words, else the vectors.
 
     Columns are pulled out once as arrays: a per-pair ``DataFrame.iloc`` would dominate ``--all --explain``.
     """
@@ -129,7 +132,15 @@ class _Metadata:
                 return np.full(len(products), "", dtype=object)
             return products[name].fillna("").astype(str).to_numpy()
 
+        self.names = titles_of(products)
         self.category, self.brand, self.title = column("category"), column("brand"), column("title")
+
+    def extended(self, products: pd.DataFrame) -> "ProductText":
+        """This catalog's text with ``products`` appended as rows ``n, n+1, ...`` (cold-start queries)."""
+        more, out = ProductText(products), object.__new__(ProductText)
+        for name in ("names", "category", "brand", "title"):
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(more, name)]))
+        return out
 
     def reason(self, q: int, v: int) -> str:
         why = []

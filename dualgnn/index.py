@@ -37,14 +37,21 @@ EXACT_MAX_PAIRS = 2e10
 #: ``exclude(rows, candidates) -> drop``: ``rows`` (b,) positions in the query batch, ``candidates`` (b, m)
 #: internal product ids (-1 = empty slot); returns a (b, m) boolean mask, True where the candidate must go.
 Exclusion = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: A server answers one query at a time, where exact search costs O(n d) per query and HNSW about O(log n): above
+#: this many targets ``online`` picks HNSW (measured figures: README "Serving").
+ONLINE_EXACT_MAX_TARGETS = 20_000
 
 
-def choose_kind(num_targets: int, num_queries: int | None = None) -> str:
-    """The index kind ``auto`` resolves to.
+def choose_kind(num_targets: int, num_queries: int | None = None, *, online: bool = False) -> str:
+    """The index kind ``auto`` resolves to; ``online``: for a server's single queries, with no end to them.
 
     >>> choose_kind(5_000), choose_kind(1_000_000, num_queries=1), choose_kind(1_000_000)
     ('exact', 'exact', 'hnsw')
+    >>> choose_kind(100_000), choose_kind(100_000, online=True)
+    ('exact', 'hnsw')
     """
+    if online:
+        return "exact" if num_targets <= ONLINE_EXACT_MAX_TARGETS else "hnsw"
     if num_targets <= EXACT_MAX_TARGETS:
         return "exact"
     if num_queries is not None and num_queries * num_targets <= EXACT_MAX_PAIRS:
@@ -69,7 +76,7 @@ class TargetIndex:
     """
 
     def __init__(self, vectors: np.ndarray, *, ids: np.ndarray | None = None, kind: str = "auto",
-                 num_queries: int | None = None, hnsw_m: int = 32, ef_construction: int = 80,
+                 num_queries: int | None = None, online: bool = False, hnsw_m: int = 32, ef_construction: int = 80,
                  ef_search: int = 96, nlist: int | None = None, nprobe: int = 32, threads: int = 0) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) == 0:
@@ -78,7 +85,7 @@ class TargetIndex:
             raise ValueError(f"index kind must be auto, exact, hnsw or ivf, not {kind!r}")
         set_threads(threads)
         n, d = vectors.shape
-        self.kind = choose_kind(n, num_queries) if kind == "auto" else kind
+        self.kind = choose_kind(n, num_queries, online=online) if kind == "auto" else kind
         self.ef_search, self.nprobe = ef_search, nprobe
         # Kept for the exact fall-back when exclusions force a huge over-fetch.
         self.vectors = vectors

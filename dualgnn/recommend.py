@@ -24,6 +24,10 @@ from dualgnn.errors import InputError
 from dualgnn.ids import IdMap
 from dualgnn.index import Exclusion, TargetIndex
 
+#: In-stock lists whose indexes are kept per role (oldest dropped first): the current list and the one before, so
+#: a query still running on the previous list does not rebuild its index.
+MAX_STOCK_INDEXES = 2
+
 
 @dataclass(frozen=True, kw_only=True)
 class Filters:
@@ -62,24 +66,37 @@ class Recommender:
         self.source = np.ascontiguousarray(source, dtype=np.float32)
         self.target = np.ascontiguousarray(target, dtype=np.float32)
         self.linked = linked
-        self.index_opts = {"kind": index_kind, "num_queries": num_queries, "threads": threads}
+        self.index_opts = {"kind": index_kind, "num_queries": num_queries, "online": False, "threads": threads}
         self.ids = ids if ids is not None else IdMap(self.products["product_id"].to_numpy())
         self._target_rows = np.arange(len(products))  # products that may be recommended (cold ones opt in)
         self._indexes: dict[tuple, TargetIndex] = {}
+        self._last_stock: tuple | None = None
         self._category_codes()
 
     def _category_codes(self) -> None:
         cats = self.products["category"] if "category" in self.products else pd.Series([""] * len(self.products))
-        codes, _ = pd.factorize(cats.fillna("").astype(str))
+        codes, uniques = pd.factorize(cats.fillna("").astype(str))
         codes[(cats.fillna("").astype(str) == "").to_numpy()] = -1  # no category never matches another
         self.category = codes.astype(np.int64)
+        self._category_index = pd.Index(uniques, dtype=object)
+
+    def category_codes(self, categories) -> np.ndarray:
+        """Codes of ``self.category`` for category paths of products outside the catalog; -1: matches none."""
+        values = pd.Series(categories, dtype=object).fillna("").astype(str).to_numpy()
+        return np.where(values == "", -1, self._category_index.get_indexer(values)).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.products)
 
-    def plan(self, num_queries: int) -> None:
-        """Tell ``auto`` how many queries are coming: a handful never justify building an HNSW graph."""
-        self.index_opts["num_queries"] = num_queries
+    def plan(self, num_queries: int | None, *, online: bool = False) -> None:
+        """Tell ``auto`` how many queries are coming: a handful never justify building an HNSW graph. ``online``:
+        one at a time and without end (a server), so per-query latency decides (see :func:`choose_kind`)."""
+        self.index_opts.update(num_queries=num_queries, online=online)
+
+    def prepare(self, in_stock: np.ndarray | None = None) -> None:
+        """Build the indexes of both roles for ``in_stock`` now, so that no query pays for (or races on) building."""
+        for role in ("target", "source"):
+            self._index(role, in_stock)
 
     @property
     def index_kind(self) -> str:
@@ -107,23 +124,43 @@ class Recommender:
         if as_targets:
             self._target_rows = np.concatenate([self._target_rows, new])
         self._indexes.clear()
+        self._last_stock = None
         return new
 
     def _index(self, role: str, in_stock: np.ndarray | None) -> TargetIndex:
         """The index of ``role`` ("target" or "source") vectors over recommendable products."""
-        rows = self._target_rows if in_stock is None else np.intersect1d(self._target_rows, in_stock)
+        if in_stock is None:
+            rows, stock_key = self._target_rows, None
+        else:
+            rows, stock_key = self._stock_rows(in_stock)
         if len(rows) == 0:
             raise InputError("no product may be recommended: the in-stock list matches none of the catalog")
-        key = (role, None if in_stock is None else rows.tobytes())
+        key = (role, stock_key)
         if key not in self._indexes:
             vectors = self.target if role == "target" else self.source
+            stock_keys = [key_ for key_ in self._indexes if key_[0] == role and key_[1] is not None]
+            for old in stock_keys[:max(0, len(stock_keys) + 1 - MAX_STOCK_INDEXES)]:
+                self._indexes.pop(old, None)  # a server replacing its in-stock list must not pile up indexes
             self._indexes[key] = TargetIndex(vectors[rows], ids=rows, **self.index_opts)
         return self._indexes[key]
 
-    def exclusion(self, members: list[np.ndarray], filters: Filters) -> Exclusion:
+    def _stock_rows(self, in_stock: np.ndarray) -> tuple[np.ndarray, bytes]:
+        """Recommendable rows of an in-stock array and their index key, remembered for the last array object: a
+        server passes the same one with every query, and intersecting 50,000 ids took 60 ms per query."""
+        last = self._last_stock
+        if last is not None and last[0] is in_stock:
+            return last[1], last[2]
+        rows = np.intersect1d(self._target_rows, in_stock)
+        self._last_stock = (in_stock, rows, rows.tobytes())  # one assignment: safe with concurrent queries
+        return rows, self._last_stock[2]
+
+    def exclusion(self, members: list[np.ndarray], filters: Filters,
+                  categories: np.ndarray | None = None) -> Exclusion:
         """The exclusion for query rows whose members (the query, or a basket's items) are ``members[row]``.
 
-        Pairs are encoded as ``row * N + id`` int64 keys so one ``np.isin`` tests a whole candidate block.
+        ``categories`` (b,) adds one category code per row (a query outside the catalog: see
+        :meth:`category_codes`). Pairs are encoded as ``row * N + id`` int64 keys so one ``np.isin`` tests a whole
+        candidate block.
         """
         n_all, lengths = len(self), np.array([len(m) for m in members])
         flat = np.concatenate(members).astype(np.int64) if len(members) else np.zeros(0, np.int64)
@@ -137,8 +174,10 @@ class Recommender:
         id_keys = np.unique(np.concatenate(drop_rows) * n_all + np.concatenate(drop_ids))
         cat_keys, n_cat = None, int(self.category.max()) + 2
         if filters.exclude_same_category:
-            c = self.category[flat]
-            cat_keys = np.unique(rows[c >= 0] * n_cat + c[c >= 0])
+            c, r = self.category[flat], rows
+            if categories is not None:
+                c, r = np.concatenate([c, categories]), np.concatenate([r, np.arange(len(members))])
+            cat_keys = np.unique(r[c >= 0] * n_cat + c[c >= 0])
         category = self.category
 
         def exclude(batch_rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
@@ -152,12 +191,14 @@ class Recommender:
         return exclude
 
     def search(self, vectors: np.ndarray, members: list[np.ndarray], k: int, filters: Filters = Filters(), *,
-               role: str = "target") -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` for query ``vectors (b, d)`` whose own products are ``members``: ``(ids, scores)`` (b, k)."""
+               role: str = "target", categories: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` for query ``vectors (b, d)`` whose own products are ``members``: ``(ids, scores)`` (b, k).
+
+        ``categories``: the rows' own category codes when the queries are not catalog products (cold start)."""
         # A fixed over-fetch (not one sized by the batch's largest exclusion) keeps batch == single also for
         # approximate indexes, whose answer depends on how many results are asked for; re-fetching fills gaps.
-        return self._index(role, filters.in_stock).search(vectors, k, exclude=self.exclusion(members, filters),
-                                                          extra=k + 8)
+        exclude = self.exclusion(members, filters, categories)
+        return self._index(role, filters.in_stock).search(vectors, k, exclude=exclude, extra=k + 8)
 
     def recommend(self, queries: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
         """"Customers also bought": ``source[q] . target[v]`` top ``k`` per query ``(b,)`` -> ``(b, k)`` ids, scores."""

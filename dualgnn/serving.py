@@ -117,19 +117,28 @@ def add_new_products(rec: Recommender, graph: ProductGraph, model_dir: str | Pat
     Returns their internal ids in ``rec`` and the reader's warnings (rows skipped or repaired).
     """
     from dualgnn import coldstart
-    from dualgnn.features import Features, transform_new
-    from dualgnn.model_io import load_model
-    from dualgnn.refresh import features_for_model
+    from dualgnn.features import transform_new
     from dualgnn.sources.tables import read_products
 
     products, skipped = read_products(path)
     if len(products) == 0:
         raise InputError("the new-products file has no products", path=path)
-    loaded = load_model(model_dir)
-    check_fingerprint(loaded.fingerprint, graph, model_dir)
-    warm = features_for_model(graph, Features.load(artifacts), loaded, model_dir)
+    loaded, warm = load_cold_start(graph, model_dir, artifacts)
     new = transform_new(products, warm)
     source, target = coldstart.embed_new_products(loaded.model, loaded.config, graph.to_dgl(), warm, new,
                                                   k_links=k_links)
     new_ids = rec.add_products(products, np.asarray(source), np.asarray(target), as_targets=as_targets)
     return new_ids, [f"{path}: {line}" for line in skipped.lines()]
+
+
+def load_cold_start(graph: ProductGraph, model_dir: str | Path, artifacts: str | Path):
+    """``(LoadedModel, warm Features)`` for cold start, checked to belong to ``graph`` and to each other."""
+    from dualgnn.features import Features
+    from dualgnn.model_io import load_model
+    from dualgnn.refresh import features_for_model
+
+    loaded = load_model(model_dir)
+    check_fingerprint(loaded.fingerprint, graph, model_dir)
+    # The artifact's own features when the model learnt from them, else its products encoded like the model.
+    warm = features_for_model(graph, Features.load(artifacts), loaded, model_dir)
+    return loaded, warm

@@ -109,6 +109,6 @@ def test_unknown_product_id_is_named(trained):
 
 def test_every_command_has_help_and_is_in_the_readme():
     readme = (REPO / "README.md").read_text()
-    for command in ("build-graph", "train", "evaluate", "recommend", "synth", "info"):
+    for command in ("build-graph", "train", "evaluate", "recommend", "serve", "synth", "info"):
         assert dualgnn(command, "--help").returncode == 0
         assert f"dualgnn {command}" in readme, command

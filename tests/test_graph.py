@@ -67,6 +67,9 @@ def test_dgl_graph_gives_out_and_in_neighbours():
 def test_id_map_errors_name_the_unknown_id_and_line():
     ids = IdMap(["a", "b"])
     assert ids.lookup(["b", "zz"]).tolist() == [1, -1]
+    # A short list goes id by id through the kept hash table, an array through Arrow: the same answer.
+    many = IdMap([str(i) for i in range(50)])
+    assert many.lookup([7, "49", "x"]).tolist() == many.lookup(np.array(["7", "49", "x"])).tolist() == [7, 49, -1]
     with pytest.raises(UnknownIdError, match=r"queries.txt, line 2: unknown product id 'zz'"):
         ids.encode(["a", "zz"], source="queries.txt")
     with pytest.raises(InputError, match="duplicate product id 'a'"):

@@ -85,6 +85,7 @@ def test_auto_kind_by_work():
     assert choose_kind(10_000) == "exact"
     assert choose_kind(2_000_000, num_queries=5) == "exact"   # a few queries: nothing worth building
     assert choose_kind(2_000_000, num_queries=2_000_000) == "hnsw"
+    assert choose_kind(100_000, online=True) == "hnsw" and choose_kind(5_000, online=True) == "exact"  # a server
     assert TargetIndex(np.eye(3, dtype=np.float32)).kind == "exact"
 
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from dualgnn.errors import ArtifactError
-from dualgnn.features import FeatureSettings, transform_new
+from dualgnn import features as feature_io
+from dualgnn.features import FeatureSettings
 from dualgnn.graph import COPURCHASE, COVIEW, ProductGraph
 from dualgnn.model import DualGNN, NodeInputs
 from dualgnn.model_catalog import CatalogRecord, edge_changes
@@ -64,7 +65,8 @@ def encode_like_model(graph: ProductGraph, new_features, record: CatalogRecord):
     ref = record.reference
     same_text = (new_features.encoder_state.identity == ref.encoder_state.identity
                  and new_features.text.shape[1] == _text_dim(ref))
-    return transform_new(graph.products, ref, text=new_features.text if same_text else None)
+    # Looked up at call time (feature_io.transform_new), as every caller of the features module does.
+    return feature_io.transform_new(graph.products, ref, text=new_features.text if same_text else None)
 
 
 def features_for_model(graph: ProductGraph, artifact_features, loaded, model_dir):

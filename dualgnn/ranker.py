@@ -31,6 +31,7 @@ import numpy as np
 from dualgnn.classics import ComboScorer
 from dualgnn.errors import ArtifactError, DualGNNError
 from dualgnn.graph import Edges
+from dualgnn.metrics import rank_targets
 from dualgnn.ranker_candidates import CandidateSizes, RankInputs, make_batch
 from dualgnn.ranker_features import feature_names, pair_features
 from dualgnn.scoring import Scorer
@@ -41,7 +42,8 @@ PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learnin
           "num_threads": 1, "deterministic": True, "force_row_wise": True, "verbosity": -1}
 #: Tuned on the inner validation split; the number of trees by early stopping.
 GRID = ({"num_leaves": 15}, {"num_leaves": 63})
-MAX_TREES, PATIENCE, INNER_SHARE = 500, 30, 0.2
+#: At least ``MIN_TREES``: on a small inner split the early-stopping point is noisy and can stop at a handful.
+MAX_TREES, MIN_TREES, PATIENCE, INNER_SHARE = 500, 50, 40, 0.2
 
 
 def _lgb():
@@ -140,51 +142,61 @@ def pair_rows(inputs: RankInputs, src: np.ndarray, dst: np.ndarray, sizes: Candi
 
 def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes = CandidateSizes(), seed: int = 0,
                log=lambda _m: None) -> RankerScorer:
-    """Fit the LambdaRank model on ``validation`` edges (module docstring); the scorer carries ``.tuning``."""
+    """Fit the LambdaRank model on ``validation`` edges (module docstring); the scorer carries ``.tuning``.
+
+    A seeded ``INNER_SHARE`` of the validation queries chooses the leaves (``GRID``) and, by early stopping, the
+    number of trees; its EQ1 HR@10 / MRR@10 (all its queries, also those whose targets are no candidates) is the
+    reported validation figure. The model is then refitted on every validation query."""
     lgb = _lgb()
     t0 = time.perf_counter()
     if len(validation) == 0:
         raise DualGNNError("the ranker needs validation edges to learn from",
                            hint="use a split with a validation share, e.g. --split 0.75,0.05,0.2")
-    x, y, group, queries, recall = training_set(inputs, validation, sizes)
-    if len(group) < 2:
-        raise DualGNNError(f"only {len(group)} validation queries have a positive among their candidates: "
-                           "too few to fit the ranker", hint="use a larger validation share")
+    inner_edges = np.isin(validation.src, _inner_queries(np.unique(validation.src), seed))
+    fit_part, inner_part = validation.subset(~inner_edges), validation.subset(inner_edges)
+    x, y, group, _, recall = training_set(inputs, fit_part, sizes)
+    xi, yi, gi, _, _ = training_set(inputs, inner_part, sizes)
+    if len(group) < 1 or len(gi) < 1:
+        raise DualGNNError(f"only {len(group) + len(gi)} validation queries have a positive among their "
+                           "candidates: too few to fit the ranker", hint="use a larger validation share")
     names = feature_names(inputs.classics)
-    min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, len(y) // 50)))
+    min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, (len(y) + len(yi)) // 50)))
     base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed}
-    inner = _inner_queries(len(group), seed)
-    starts = np.concatenate([[0], np.cumsum(group)])
-    rows_of = lambda mask: np.concatenate([np.arange(starts[g], starts[g + 1]) for g in np.flatnonzero(mask)])
-    fit_rows, inner_rows = rows_of(~inner), rows_of(inner)
     best = None
     for point in GRID:
-        params = {**base, **point}
-        train_set = lgb.Dataset(x[fit_rows], y[fit_rows], group=group[~inner], feature_name=names)
-        valid = lgb.Dataset(x[inner_rows], y[inner_rows], group=group[inner], reference=train_set)
-        booster = lgb.train(params, train_set, MAX_TREES, valid_sets=[valid],
+        train_set = lgb.Dataset(x, y, group=group, feature_name=names)
+        valid = lgb.Dataset(xi, yi, group=gi, reference=train_set)
+        booster = lgb.train({**base, **point}, train_set, MAX_TREES, valid_sets=[valid],
                             callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
         score = float(booster.best_score["valid_0"]["ndcg@10"])
         if best is None or score > best[0]:
-            best = (score, point, max(booster.best_iteration, 1))
-    score, point, trees = best
-    booster = lgb.train({**base, **point}, lgb.Dataset(x, y, group=group, feature_name=names), trees)
+            best = (score, point, max(booster.best_iteration, MIN_TREES), booster)
+    score, point, trees, inner_model = best
+    if inner_model.current_iteration() >= trees:  # the inner model cut at the chosen number of trees
+        inner_model = lgb.Booster(model_str=inner_model.model_to_string(num_iteration=trees))
+    else:
+        inner_model = lgb.train({**base, **point}, lgb.Dataset(x, y, group=group, feature_name=names), trees)
+    exclude = inputs.graph.a
+    stats = rank_targets(RankerScorer(inputs, inner_model, sizes), inner_part.src, inner_part.dst, exclude)
+    figures = {k: round(v, 4) for k, v in stats.summary((10,)).items()}
+    booster = lgb.train({**base, **point}, lgb.Dataset(np.concatenate([x, xi]), np.concatenate([y, yi]),
+                                                       group=np.concatenate([group, gi]), feature_name=names), trees)
     scorer = RankerScorer(inputs, booster, sizes)
     scorer.tuning = {"params": {**point, "trees": trees, "min_data_in_leaf": min_leaf, **sizes.to_dict()},
-                     "validation": {"inner NDCG@10": round(score, 4)}, "seconds": round(time.perf_counter() - t0, 2),
-                     "validation_queries": int(len(group)), "pairs": int(len(y)),
+                     "validation": {**figures, "inner NDCG@10": round(score, 4)}, "evaluations": len(GRID),
+                     "seconds": round(time.perf_counter() - t0, 2), "validation_pairs": int(len(inner_part)),
+                     "validation_queries": int(len(group) + len(gi)), "pairs": int(len(y) + len(yi)),
                      "candidate_recall": round(recall, 4)}
-    log(f"fitted the ranker in {scorer.tuning['seconds']:.1f}s on {len(group):,} validation queries "
-        f"({len(y):,} pairs, candidate recall {recall:.3f}): {point} {trees} trees, inner NDCG@10 {score:.3f}")
+    log(f"fitted the ranker in {scorer.tuning['seconds']:.1f}s on {len(group) + len(gi):,} validation queries "
+        f"({len(y) + len(yi):,} pairs, candidate recall {recall:.3f}): {point}, {trees} trees; inner validation "
+        f"HR@10 {figures['HR@10']:.3f} / MRR@10 {figures['MRR@10']:.3f}")
     return scorer
 
 
-def _inner_queries(num_groups: int, seed: int) -> np.ndarray:
-    """A seeded ``INNER_SHARE`` of the validation queries (at least one, never all) chooses trees and leaves."""
-    inner = np.zeros(num_groups, bool)
-    count = min(max(1, int(round(INNER_SHARE * num_groups))), num_groups - 1)
-    inner[np.random.default_rng([seed, 15]).choice(num_groups, count, replace=False)] = True
-    return inner
+def _inner_queries(queries: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded ``INNER_SHARE`` of the validation ``queries`` (at least one, never all): chooses trees and leaves."""
+    count = min(max(1, int(round(INNER_SHARE * len(queries)))), len(queries) - 1)
+    return np.sort(np.random.default_rng([seed, 15]).choice(queries, count, replace=False))
 
 
 def save_ranker(scorer: RankerScorer, directory: str | Path, extra: dict | None = None) -> None:

@@ -147,12 +147,17 @@ def _mark_top(chosen: np.ndarray, scores: np.ndarray, excluded: np.ndarray, k: i
 
 
 def row_ranks(scores: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """0-based rank of every product in its row (best first, excluded cells last), float32 ``(q, n)``."""
+    """Per product, how many products of its row score strictly higher (excluded cells score lowest): a rank that
+    ties share, so it never encodes product ids. float32 ``(q, n)``."""
     masked = np.where(excluded, -np.inf, scores)
     order = np.argsort(-masked, axis=1, kind="stable")
+    ordered = np.take_along_axis(masked, order, axis=1)
+    position = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    starts = np.ones(scores.shape, bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1).astype(np.float32)
     ranks = np.empty(scores.shape, np.float32)
-    np.put_along_axis(ranks, order, np.arange(scores.shape[1], dtype=np.float32)[None, :].repeat(len(scores), 0),
-                      axis=1)
+    np.put_along_axis(ranks, order, first, axis=1)
     return ranks
 
 

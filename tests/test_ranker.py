@@ -95,13 +95,13 @@ def test_save_load_gives_identical_scores(fitted, tmp_path):
 def test_non_candidates_rank_below_candidates(fitted):
     ranker = fitted[0]
     q = np.arange(ranker.num_products)
-    small = RankerScorer(ranker.inputs, ranker.booster, CandidateSizes(gnn_k=3, classic_k=2, graph_k=2))
+    small = RankerScorer(ranker.inputs, ranker.booster, CandidateSizes(gnn_k=3, classic_k=2, graph_k=2), ranker.prior)
     scores = small.score(q)
     batch = make_batch(small.inputs, q, small.sizes)
     is_cand = np.zeros(scores.shape, bool)
     is_cand[batch.cand_row, batch.cand_col] = True
     assert (~is_cand).any(axis=1).all()
-    floor = score_floor(ranker.booster)
+    floor = small.floor
     assert (scores[~is_cand] == floor).all()  # one constant: non-candidates tie, at their expected rank
     cand_min = np.where(is_cand, scores, np.inf).min(axis=1)
     assert (cand_min > floor).all()

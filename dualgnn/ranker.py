@@ -7,16 +7,16 @@ classics read the split's *training* edges only (the classics' values are tuned 
 own rows are). The ranker is *fitted on the split's validation edges*: queries are the validation sources, positives
 their validation targets, every other candidate a negative; the query's training out-neighbours are never
 candidates, exactly as the protocol filters them. Those validation edges never fed message passing or any feature
-(the GNN uses them only to choose its early-stopping epoch). The number of trees, the leaves and the prior are chosen on an
-inner split of the validation queries. Test edges are never an input; they are scored only. On a node split (EQ4) the
-ranker is fitted on that split's validation edges (cold validation products' edges), with the GNN trained on
-that split.
+(the GNN uses them only to choose its early-stopping epoch). The number of trees, the leaves and the prior are
+chosen on an inner split of the validation queries. Test edges are never an input; they are scored only. On a node
+split (EQ4) the ranker is fitted on that split's validation edges (cold validation products' edges), with the GNN
+trained on that split.
 
 **Full ranking.** :meth:`RankerScorer.score` gives every candidate the model's score and every other product one
 constant strictly below any score the model can give (:func:`score_floor`, the sum of each tree's lowest leaf,
 minus 1, plus the prior's lowest value). Non-candidates therefore tie among themselves below every candidate:
-under "ties at expected rank" a target outside the candidates is placed in the middle of the non-candidates, as a random order would, neither ahead
-of a candidate nor behind the rest. ``pair_score(u, v)`` equals ``score(u)[v]``, so EQ3 compares the same numbers.
+under "ties at expected rank" a target outside the candidates is placed in the middle of the non-candidates, as a
+random order would, neither ahead of a candidate nor behind the rest. ``pair_score(u, v)`` equals ``score(u)[v]``, so EQ3 compares the same numbers.
 
 The model is saved in LightGBM's own text format (``booster.save_model``), never pickled.
 """

@@ -16,7 +16,8 @@ trained on that split.
 constant strictly below any score the model can give (:func:`score_floor`, the sum of each tree's lowest leaf,
 minus 1, plus the prior's lowest value). Non-candidates therefore tie among themselves below every candidate:
 under "ties at expected rank" a target outside the candidates is placed in the middle of the non-candidates, as a
-random order would, neither ahead of a candidate nor behind the rest. ``pair_score(u, v)`` equals ``score(u)[v]``, so EQ3 compares the same numbers.
+random order would, neither ahead of a candidate nor behind the rest. ``pair_score(u, v)`` equals
+``score(u)[v]``, so EQ3 compares the same numbers.
 
 The model is saved in LightGBM's own text format (``booster.save_model``), never pickled.
 """

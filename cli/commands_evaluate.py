@@ -32,7 +32,9 @@ def evaluate_command(
         help="Comma-separated subset of: popularity, cooccurrence, cooccurrence-rev, text-knn, pagerank, rp3beta, "
              "ease, item-knn (tuned classics: values chosen on the validation edges), rp3beta-plain, ease-plain, "
              "item-knn-plain (textbook profile; not in the default), dualgnn, paper, symmetric-gnn, no-asymmetry, "
-             "no-coview, single-embedding, no-blend. Default: all but the -plain ones.")] = None,
+             "no-coview, single-embedding, no-blend, ranker (two stages: the dualgnn row's GNN, RP3beta and "
+             "short paths retrieve, LambdaRank fitted on the validation edges re-ranks). "
+             "Default: all but the -plain ones.")] = None,
     split: SplitShares = None,
     split_seed: SplitSeed = 0,
     seed: Annotated[Optional[int], typer.Option(

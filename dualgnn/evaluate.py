@@ -42,7 +42,7 @@ from scipy.stats import rankdata
 from dualgnn.classics import MethodSkipped
 from dualgnn.errors import ArtifactError, DualGNNError
 from dualgnn.graph import Edges, ProductGraph
-from dualgnn.methods import BASELINES, EXTRA_BASELINES, GNN_VARIANTS, MethodContext, fit_method
+from dualgnn.methods import BASELINES, EXTRA_BASELINES, GNN_VARIANTS, RANKERS, MethodContext, fit_method
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.scoring import Scorer, adjacency
 from dualgnn.split import Split, SplitSettings, make_split
@@ -164,6 +164,9 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
 def _record_tuning(report: EvalReport, method: str, kind: str, tuning: dict | None) -> None:
     if tuning is None:
         return
+    if tuning.get("per_split"):  # fitted on each split's own validation edges (the ranker)
+        report.meta["tuning"][f"{method}/{kind}"] = dict(tuning)
+        return
     entry = report.meta["tuning"].setdefault(method, dict(tuning))
     if kind == "node":
         entry["node_split"] = ("the edge split's tuned values, refitted on the node split's training edges "
@@ -236,17 +239,17 @@ def normalise_protocols(protocols: Sequence[str]) -> list[str]:
 
 def resolve_methods(methods: Sequence[str] | None, features) -> list[str]:
     """Validate names; ``None`` means every baseline plus the GNN rows when training is available."""
-    known = list(BASELINES) + list(EXTRA_BASELINES) + list(GNN_VARIANTS)
+    known = list(BASELINES) + list(EXTRA_BASELINES) + list(GNN_VARIANTS) + list(RANKERS)
     if methods is None:
         methods = [m for m in BASELINES if m != "text-knn" or features is not None]
         if features is not None and _training_available():
-            methods += list(GNN_VARIANTS)
+            methods += list(GNN_VARIANTS) + list(RANKERS)
         return methods
     methods = [m.strip() for m in methods]
     for m in methods:
         if m not in known:
             raise DualGNNError(f"unknown method {m!r}", hint=f"choose from {', '.join(known)}")
-        if features is None and (m == "text-knn" or m in GNN_VARIANTS):
+        if features is None and (m == "text-knn" or m in GNN_VARIANTS or m in RANKERS):
             raise DualGNNError(f"method {m!r} needs product features", hint="build the artifact with features")
     return list(dict.fromkeys(methods))
 

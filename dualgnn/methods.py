@@ -4,7 +4,10 @@ Baselines come from :mod:`dualgnn.baselines`, the tuned classics from :mod:`dual
 the split's validation edges by :func:`dualgnn.tuning.tune`; on a node split the edge split's tuned values are
 reused and refitted on the node split's training edges: cold products have no edges, so their rows are all zero
 whatever the values). GNN rows are trained with :func:`dualgnn.train.train`, every one
-with the same epoch budget, and scored by their source / target embeddings.
+with the same epoch budget, and scored by their source / target embeddings. The ``ranker`` row
+(:mod:`dualgnn.ranker`) re-ranks candidates of the ``dualgnn`` row's GNN (trained once per split and shared by the
+two rows), the tuned RP3beta and PageRank (tuned once, as their own rows) and the training graph's short paths,
+with a LambdaRank model fitted on the split's validation edges.
 
 >>> scorer = fit_method("cooccurrence", MethodContext(graph=graph, features=None, split=split))  # doctest: +SKIP
 """
@@ -40,6 +43,10 @@ GNN_VARIANTS = {
     "single-embedding": ("default", {"dual": False, "blend": 0.0}),
     "no-blend": ("default", {"blend": 0.0}),
 }
+#: Two-stage rows: retrieve with the GNN, the classics and short paths, re-rank with LambdaRank.
+RANKERS = ("ranker",)
+#: The tuned classics the ranker reads; the first retrieves candidates.
+RANKER_CLASSICS = ("rp3beta", "pagerank")
 
 
 @dataclass
@@ -60,6 +67,8 @@ class MethodContext:
     seed: int = 0
     #: The GNN rows' model seed (None: the preset's); the split and the tuning sample have their own, ``seed``.
     model_seed: int | None = None
+    #: method -> (source, target) of the GNN rows trained on ``split``: the ranker reuses the dualgnn row's.
+    embeddings: dict = field(default_factory=dict)
 
 
 def fit_method(method: str, ctx: MethodContext) -> Scorer:
@@ -73,7 +82,10 @@ def fit_method(method: str, ctx: MethodContext) -> Scorer:
         return _classic_scorer(method, ctx)
     if method == "text-knn":
         return TextKNNScorer(ctx.features.text)
-    return _gnn_scorer(method, ctx)
+    if method in RANKERS:
+        return _ranker_scorer(ctx)
+    source, target = _gnn_embeddings(method, ctx)
+    return EmbeddingScorer(source, target, name=method)
 
 
 def _classic_scorer(method: str, ctx: MethodContext) -> Scorer:
@@ -105,7 +117,35 @@ def format_params(params: dict) -> str:
     return f"{structure} | {knobs}" if structure else knobs
 
 
-def _gnn_scorer(method: str, ctx: MethodContext) -> Scorer:
+def _ranker_scorer(ctx: MethodContext) -> Scorer:
+    """The dualgnn row's GNN (trained here only if that row has not been), the tuned classics and the LambdaRank
+    model fitted on ``ctx.split``'s validation edges; ``.tuning`` records its choices and fitting seconds."""
+    import time
+
+    from dualgnn.ranker import fit_ranker
+    from dualgnn.ranker_candidates import RankInputs
+
+    reused = "dualgnn" in ctx.embeddings
+    source, target = _gnn_embeddings("dualgnn", ctx)
+    t0 = time.perf_counter()
+    classics = {m: _classic_scorer(m, ctx) for m in RANKER_CLASSICS}
+    inputs = RankInputs.from_split(ctx.split, ctx.graph.num_products, source, target, classics, ctx.features)
+    scorer = fit_ranker(inputs, ctx.split.val_copurchase, seed=ctx.seed, log=ctx.log)
+    scorer.tuning.update(seconds=round(time.perf_counter() - t0, 2), per_split=True,
+                         gnn="the dualgnn row's, reused" if reused else "trained for this row (no dualgnn row yet)",
+                         classics={m: c.tuning["params"] for m, c in classics.items()},
+                         tuned_on=f"{ctx.split.settings.kind} split validation edges")
+    return scorer
+
+
+def _gnn_embeddings(method: str, ctx: MethodContext) -> tuple[np.ndarray, np.ndarray]:
+    """``(source, target)`` of GNN row ``method`` on ``ctx.split``, trained (or loaded) once per context."""
+    if method not in ctx.embeddings:
+        ctx.embeddings[method] = _gnn_vectors(method, ctx)
+    return ctx.embeddings[method]
+
+
+def _gnn_vectors(method: str, ctx: MethodContext) -> tuple[np.ndarray, np.ndarray]:
     from dualgnn.config import TrainConfig
     from dualgnn.train import train
 
@@ -117,14 +157,14 @@ def _gnn_scorer(method: str, ctx: MethodContext) -> Scorer:
     if method == "dualgnn" and ctx.model_dir is not None:
         loaded = _load_model_checked(ctx)
         if split.settings.kind == "edge":
-            return EmbeddingScorer(loaded.source, loaded.target, name=method)
+            return np.asarray(loaded.source), np.asarray(loaded.target)
         # The stored model has seen the cold products' edges: retrain its config on the node split.
         config = loaded.config if ctx.epochs is None else loaded.config.replace(epochs=ctx.epochs)
     ctx.log(f"training {method} ({preset} preset{', ' + str(overrides) if overrides else ''}, "
             f"{config.epochs} epochs) on the {split.settings.kind} split")
     # A node split's cold products get their rows through the paper's cold-start path inside train().
     result = train(ctx.graph, ctx.features, split, config, progress=ctx.train_progress)
-    return EmbeddingScorer(np.asarray(result.source), np.asarray(result.target), name=method)
+    return np.asarray(result.source), np.asarray(result.target)
 
 
 def _load_model_checked(ctx: MethodContext):

@@ -73,6 +73,11 @@ def render_notes(report) -> list[str]:
     lines = [f"{report.meta.get('dataset') or 'data'}: {split_label(report.meta)}"]
     for method, t in report.meta.get("tuning", {}).items():
         val = t.get("validation", {})
+        if t.get("per_split"):  # the ranker: fitted on each split's validation edges
+            lines.append(f"fitted {method}: {t['params']}  (inner validation HR@10 {val.get('HR@10', float('nan')):.3f}"
+                         f" / MRR@10 {val.get('MRR@10', float('nan')):.3f}, candidate recall "
+                         f"{t.get('candidate_recall', float('nan')):.3f}, {t['seconds']:.1f}s, GNN {t.get('gnn')})")
+            continue
         figure = f"validation HR@10 {val['HR@10']:.3f} / MRR@10 {val['MRR@10']:.3f}, " if val else "untuned, "
         lines.append(f"tuned {method}: {format_params(t['params'])}  ({figure}{t['evaluations']} settings, "
                      f"{t['seconds']:.1f}s, on {t.get('validation_pairs', 0):,} {t.get('tuned_on', 'validation')})")

@@ -1,0 +1,133 @@
+"""The two-stage ranker on the planted phones -> cases graph: direction, no leakage, save -> load, full ranking."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from dualgnn.graph import Edges
+from dualgnn.methods import MethodContext, fit_method
+from dualgnn.metrics import direction_scores, rank_targets
+from dualgnn.ranker import RankerScorer, load_ranker, save_ranker, score_floor
+from dualgnn.ranker_candidates import CandidateSizes, make_batch
+from dualgnn.scoring import adjacency
+from dualgnn.split import SplitSettings, make_split
+from tests.planted_graph import planted
+
+torch.set_num_threads(1)
+FAST = 8  # GNN epochs
+
+
+def _context(graph, feats, split, **kw):
+    return MethodContext(graph=graph, features=feats, split=split, epochs=FAST, log=lambda _m: None, **kw)
+
+
+@pytest.fixture(scope="module")
+def world():
+    graph, feats, phones, cases, brand = planted()
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.6, 0.25, 0.15), seed=0))
+    return graph, feats, split, phones, cases, brand
+
+
+@pytest.fixture(scope="module")
+def fitted(world):
+    graph, feats, split, *_ = world
+    ctx = _context(graph, feats, split)
+    gnn = fit_method("dualgnn", ctx)
+    return fit_method("ranker", ctx), gnn, ctx
+
+
+def test_ranker_reuses_the_dualgnn_rows_gnn(fitted):
+    ranker, gnn, _ = fitted
+    np.testing.assert_array_equal(ranker.inputs.source, gnn.source)
+    assert ranker.tuning["gnn"].startswith("the dualgnn row's")
+    assert ranker.tuning["seconds"] > 0 and ranker.tuning["validation_queries"] >= 2
+
+
+def test_ranker_keeps_direction(world, fitted):
+    """Held-out phone -> case edges: forward scores above reverse; a case's list holds no phone."""
+    graph, _, split, phones, cases, brand = world
+    ranker = fitted[0]
+    te, tr = split.test_copurchase, split.train_copurchase
+    assert direction_scores(ranker, te.src, te.dst)["direction_acc"] > 0.9
+    stats = rank_targets(ranker, te.src, te.dst, adjacency(tr.src, tr.dst, graph.num_products)).summary()
+    assert stats["HR@10"] > 0.8
+    ids, _ = ranker.recommend(phones, 5, exclude=adjacency(tr.src, tr.dst, graph.num_products))
+    # Training out-neighbours are filtered, leaving about two cases of the phone's brand: the first is one.
+    assert np.isin(ids, cases).mean() > 0.8 and (brand[ids[:, 0]] == brand[phones]).mean() > 0.8
+    # After a case: its brand's other cases all come before any phone (the fifth slot, past the four siblings,
+    # is open: a phone of the brand or a case of another).
+    scores = ranker.score(cases)
+    siblings = (brand[cases][:, None] == brand[cases][None, :]) & (cases[:, None] != cases[None, :])
+    worst_sibling = np.where(siblings, scores[:, cases], np.inf).min(axis=1)
+    assert (scores[:, phones].max(axis=1) < worst_sibling).all()
+    after_case, _ = ranker.recommend(cases, 4)
+    assert not np.isin(after_case, phones).any()
+
+
+def test_ranker_never_sees_test_edges(world, fitted):
+    """Replace the split's test edges with arbitrary pairs: the fitted model and its choices do not change."""
+    graph, feats, split, *_ = world
+    n = graph.num_products
+    rng = np.random.default_rng(7)
+    fake = Edges(rng.integers(0, n, 40), rng.integers(0, n, 40), np.ones(40, np.float32))
+    ctx = _context(graph, feats, replace(split, test_copurchase=fake))
+    again = fit_method("ranker", ctx)
+    original = fitted[0]
+    assert again.booster.model_to_string() == original.booster.model_to_string()
+    assert again.tuning["params"] == original.tuning["params"]
+    np.testing.assert_array_equal(again.score(np.arange(n)), original.score(np.arange(n)))
+
+
+def test_save_load_gives_identical_scores(fitted, tmp_path):
+    ranker = fitted[0]
+    save_ranker(ranker, tmp_path, {"note": "test"})
+    assert (tmp_path / "ranker.txt").read_text().startswith("tree")
+    loaded = load_ranker(tmp_path, ranker.inputs)
+    q = np.arange(ranker.num_products)
+    np.testing.assert_array_equal(loaded.score(q), ranker.score(q))
+    assert loaded.tuning == ranker.tuning
+
+
+def test_non_candidates_rank_below_candidates(fitted):
+    ranker = fitted[0]
+    q = np.arange(ranker.num_products)
+    small = RankerScorer(ranker.inputs, ranker.booster, CandidateSizes(gnn_k=3, classic_k=2, graph_k=2), ranker.prior)
+    scores = small.score(q)
+    batch = make_batch(small.inputs, q, small.sizes)
+    is_cand = np.zeros(scores.shape, bool)
+    is_cand[batch.cand_row, batch.cand_col] = True
+    assert (~is_cand).any(axis=1).all()
+    floor = small.floor
+    assert (scores[~is_cand] == floor).all()  # one constant: non-candidates tie, at their expected rank
+    cand_min = np.where(is_cand, scores, np.inf).min(axis=1)
+    assert (cand_min > floor).all()
+    np.testing.assert_array_equal(small.pair_score(batch.queries[batch.cand_row], batch.cand_col),
+                                  scores[batch.cand_row, batch.cand_col])
+
+
+def test_batch_equals_single(fitted):
+    ranker = fitted[0]
+    q = np.array([3, 41, 0, 77, 41])
+    together = ranker.score(q)
+    alone = np.concatenate([ranker.score(q[i:i + 1]) for i in range(len(q))])
+    np.testing.assert_allclose(together, alone, rtol=1e-6, atol=1e-6)
+    ids_b, _ = ranker.recommend(q, 5)
+    ids_s = np.concatenate([ranker.recommend(q[i:i + 1], 5)[0] for i in range(len(q))])
+    np.testing.assert_array_equal(ids_b, ids_s)
+
+
+def test_ranker_on_cold_products(world):
+    """A node split: cold queries have no paths, yet the ranker scores candidates from the GNN and metadata."""
+    graph, feats, *_ = world
+    split = make_split(graph, SplitSettings(kind="node", ratios=(0.6, 0.2, 0.2), seed=1))
+    ctx = _context(graph, feats, split)
+    ranker = fit_method("ranker", ctx)
+    assert ranker.tuning["gnn"].startswith("trained for this row")
+    cold = split.cold
+    batch = make_batch(ranker.inputs, cold, ranker.sizes)
+    assert (batch.rows["paths"] == 0).all() and (batch.group_sizes() > 0).all()
+    assert np.isfinite(ranker.score(cold)).all()

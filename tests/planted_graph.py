@@ -47,3 +47,12 @@ def planted(groups: int = 8, per_group: int = 5, dim: int = 32, seed: int = 0):
     categorical = np.stack([brand + 1, kind + 1, np.zeros(n, int)], 1).astype(np.int64)
     feats = PlantedFeatures(text, categorical, (groups + 1, 3, 1), np.zeros((n, 2), np.float32))
     return graph, feats, phones, cases, brand
+
+
+def planted_world(ratios: tuple[float, float, float], seed: int = 0):
+    """-> (graph, features, split, phones, cases, brand): the planted graph with an edge split of ``ratios``."""
+    from dualgnn.split import SplitSettings, make_split
+
+    graph, feats, phones, cases, brand = planted()
+    split = make_split(graph, SplitSettings(kind="edge", ratios=ratios, seed=seed))
+    return graph, feats, split, phones, cases, brand

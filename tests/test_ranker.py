@@ -15,7 +15,7 @@ from dualgnn.ranker import RankerScorer, load_ranker, save_ranker, score_floor
 from dualgnn.ranker_candidates import CandidateSizes, make_batch
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
-from tests.planted_graph import planted
+from tests.planted_graph import planted, planted_world
 
 torch.set_num_threads(1)
 FAST = 8  # GNN epochs
@@ -27,9 +27,7 @@ def _context(graph, feats, split, **kw):
 
 @pytest.fixture(scope="module")
 def world():
-    graph, feats, phones, cases, brand = planted()
-    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.6, 0.25, 0.15), seed=0))
-    return graph, feats, split, phones, cases, brand
+    return planted_world((0.6, 0.25, 0.15))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from dualgnn.model_io import load_model, save_model
 from dualgnn.scoring import EmbeddingScorer, adjacency
 from dualgnn.split import SplitSettings, make_split
 from dualgnn.train import NonFiniteLossError, train
-from tests.planted_graph import planted
+from tests.planted_graph import planted, planted_world
 
 torch.set_num_threads(2)
 FAST = dict(epochs=8, patience=8, batch_size=64, hidden_dim=32, lr=1e-2, fanouts=(20, 10))
@@ -22,9 +22,7 @@ FAST = dict(epochs=8, patience=8, batch_size=64, hidden_dim=32, lr=1e-2, fanouts
 
 @pytest.fixture(scope="module")
 def world():
-    graph, feats, phones, cases, brand = planted()
-    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
-    return graph, feats, split, phones, cases, brand
+    return planted_world((0.8, 0.1, 0.1))
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from dualgnn.errors import ArtifactError
 from dualgnn import features as feature_io
 from dualgnn.features import FeatureSettings
 from dualgnn.graph import COPURCHASE, COVIEW, ProductGraph
+from dualgnn.ids import IdMap
 from dualgnn.model import DualGNN, NodeInputs
 from dualgnn.model_catalog import CatalogRecord, edge_changes
 from dualgnn.split import whole_graph
@@ -64,7 +65,7 @@ def encode_like_model(graph: ProductGraph, new_features, record: CatalogRecord):
     """Features of every product of ``graph`` as the model learnt them (see the module docstring)."""
     ref = record.reference
     same_text = (new_features.encoder_state.identity == ref.encoder_state.identity
-                 and new_features.text.shape[1] == _text_dim(ref))
+                 and new_features.text.shape[1] == ref.text.shape[1])
     # Looked up at call time (feature_io.transform_new), as every caller of the features module does.
     return feature_io.transform_new(graph.products, ref, text=new_features.text if same_text else None)
 
@@ -93,10 +94,6 @@ def features_for_model(graph: ProductGraph, artifact_features, loaded, model_dir
     return encode_like_model(graph, artifact_features, record)
 
 
-def _text_dim(reference) -> int:
-    return int(reference.text.shape[1])
-
-
 def remapped_model(loaded, known_rows: np.ndarray, num_products: int) -> DualGNN:
     """The loaded model rebuilt for ``num_products`` rows; ``known_rows[i]`` is product i's row in the old tables
     (-1: a new product, whose per-product rows stay zero)."""
@@ -120,7 +117,7 @@ def refresh_model(graph: ProductGraph, new_features, loaded, record: CatalogReco
     """Recompute ``loaded``'s served vectors over ``graph`` (all of its edges) with the trained weights."""
     changes = edge_changes(graph, record)
     features = encode_like_model(graph, new_features, record)
-    known_rows = graph.ids.__class__(record.ids).lookup(graph.ids.ids)
+    known_rows = IdMap(record.ids).lookup(graph.ids.ids)
     model = remapped_model(loaded, known_rows, graph.num_products)
     g = training_graph(graph, whole_graph(graph), loaded.config)
     inputs = NodeInputs.from_features(features)

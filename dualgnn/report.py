@@ -104,7 +104,7 @@ def write_report(report, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "png": out_dir / "report.png"}
-    write_json(paths["json"], _finite(report.to_dict()))
+    write_json(paths["json"], report.to_dict())  # write_json makes NaN null
     plot_curves(report, paths["png"])
     return paths
 
@@ -114,7 +114,7 @@ def write_partial(report, out_dir: str | Path) -> Path:
     once the full report is written, so a crash or Ctrl-C in a long GNN row keeps the finished rows."""
     path = Path(out_dir) / "report.partial.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, _finite(report.to_dict()))
+    write_json(path, report.to_dict())
     return path
 
 
@@ -190,14 +190,3 @@ def _fmt(name: str, value) -> str:
     if name == "seconds":
         return f"{value:.1f}"
     return f"{value:.3f}"
-
-
-def _finite(obj):
-    """NaN -> None so the JSON is strict."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj

@@ -47,7 +47,7 @@ def refresh_command(
         refreshed = refresh_model(graph, new_features, loaded, record)
         training = {"purpose": "refresh", "refreshed_from": str(model), "changes": refreshed.changes,
                     "served_graph_edges": len(graph.copurchase)}
-        save_model(out, refreshed, graph_fingerprint(graph), features_fingerprint=loaded.features_fingerprint,
+        save_model(out, refreshed.result, graph_fingerprint(graph), features_fingerprint=loaded.features_fingerprint,
                    training=training,
                    extra=[lambda d: whole_graph(graph).save(d / "split.npz"),
                           lambda d: write_catalog(d, graph, refreshed.features)])

@@ -29,7 +29,7 @@ from dualgnn.ids import IdMap
 from dualgnn.model import DualGNN, NodeInputs
 from dualgnn.model_catalog import CatalogRecord, edge_changes
 from dualgnn.split import whole_graph
-from dualgnn.train import embed_all, training_graph
+from dualgnn.train import TrainResult, embed_all, training_graph
 
 #: State-dict entries with one row per product (remapped by product id on refresh).
 PER_PRODUCT = ("tower.ids.weight", "id_bias.weight")
@@ -37,15 +37,10 @@ PER_PRODUCT = ("tower.ids.weight", "id_bias.weight")
 
 @dataclass
 class Refreshed:
-    """What :func:`refresh_model` made: a ``TrainResult``-like object for ``save_model`` plus what changed."""
+    """What :func:`refresh_model` made: the model and vectors (for ``save_model``), the features it ran on and what
+    changed since the model's catalog."""
 
-    config: object
-    model: DualGNN
-    source: np.ndarray
-    target: np.ndarray
-    history: list
-    best_epoch: int
-    best_val: float
+    result: TrainResult
     features: object
     changes: dict = field(default_factory=dict)
 
@@ -126,4 +121,5 @@ def refresh_model(graph: ProductGraph, new_features, loaded, record: CatalogReco
     with torch.no_grad():
         source, target = embed_all(model, g, inputs, cold, known=known_rows >= 0)
     changes["cold_start_products"] = int(len(cold))
-    return Refreshed(loaded.config, model, source, target, list(loaded.history), 0, float("nan"), features, changes)
+    result = TrainResult(loaded.config, model, source, target, list(loaded.history), 0, float("nan"))
+    return Refreshed(result, features, changes)

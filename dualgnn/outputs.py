@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import json
 import os
 import re
@@ -147,7 +148,7 @@ def sweep_stale(path: str | Path) -> int:
     if not path.parent.is_dir():
         return 0
     removed = 0
-    for entry in path.parent.glob(f".{glob_escape(path.name)}.*"):
+    for entry in path.parent.glob(f".{glob.escape(path.name)}.*"):
         rest = entry.name[len(path.name) + 1:]
         match = _PID.match(rest)
         leftover = rest.endswith(".tmp") or ".old-" in rest
@@ -159,10 +160,6 @@ def sweep_stale(path: str | Path) -> int:
             entry.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 @contextlib.contextmanager
@@ -211,7 +208,8 @@ def claim_output(path: str | Path, *, kind: str | None = None, inputs: Iterable[
                 check_replaceable_file(target / name, is_ours, shown=f"{target / name} (in --out)")
     else:
         check_replaceable_file(target, is_ours)
-    check_writable_place(target / "x" if files is not None else target)
+    # The probe writes in the output's parent; for a directory of files that is the directory itself.
+    check_writable_place(target / "probe" if files is not None else target)
     with output_lock(target):
         sweep_stale(target)
         yield target
@@ -233,9 +231,3 @@ def _safely(is_ours: Callable[[Path], bool], path: Path) -> bool:
         return bool(is_ours(path))
     except Exception:  # noqa: BLE001 - anything unreadable is not recognisably ours
         return False
-
-
-def json_has_keys(path: Path, keys: Iterable[str]) -> bool:
-    """True when ``path`` holds a JSON object with all ``keys`` (how report.json and synth.json are recognised)."""
-    obj = json.loads(path.read_text())
-    return isinstance(obj, dict) and all(k in obj for k in keys)

@@ -1,5 +1,5 @@
 """EQ4 cold start: node split 75/5/20 seed 0; test products lose every edge and are placed by the cold-start path.
-Compares the two link types of dualgnn.coldstart (borrow, coview) on the same trained model.
+Compares the two link types of dualgnn.model.coldstart (borrow, coview) on the same trained model.
 
     python bench/coldstart_experiments.py --data gift
 Appends to bench/results/coldstart_experiments.jsonl.
@@ -22,12 +22,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from dualgnn.coldstart import cold_start_embeddings
+    from dualgnn.model.coldstart import cold_start_embeddings
     from dualgnn.config import TrainConfig
     from dualgnn.metrics import rank_targets
     from dualgnn.scoring import EmbeddingScorer, adjacency
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import train, training_graph
+    from dualgnn.training.loop import train, training_graph
 
     graph, feats = load_data(a.data)
     split = make_split(graph, SplitSettings(kind="node"))

@@ -10,7 +10,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_experiments import load_data  # noqa: E402
 
-from dualgnn.baselines import CooccurrenceScorer  # noqa: E402
+from dualgnn.classics.baselines import CooccurrenceScorer  # noqa: E402
 from dualgnn.metrics import direction_scores, rank_targets  # noqa: E402
 from dualgnn.scoring import adjacency  # noqa: E402
 from dualgnn.split import SplitSettings, make_split  # noqa: E402

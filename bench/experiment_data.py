@@ -4,7 +4,7 @@ Amazon metadata -> ProductGraph with a minimal reader (also_bought / bought_toge
 also_viewed / buy_after_viewing / also_view -> coview, weight 1 per listing, pairs outside the catalog dropped) and
 features: TF-IDF (title . category . description[:500]) -> SVD 256-d, L2-normalised; categorical brand / category
 path / leaf category codes; standardised log price + missing flag. Written before dualgnn.sources.amazon and
-dualgnn.features existed; the official pipeline (build-graph) gives slightly different features.
+dualgnn.features.build existed; the official pipeline (build-graph) gives slightly different features.
 """
 import gzip
 import json

@@ -52,11 +52,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from dualgnn.artifacts import load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.features import Features
-    from dualgnn.model import NodeInputs, build_model
-    from dualgnn.sampling import TrainEdges, chunked_loss, full_batch_size, id_mask
+    from dualgnn.features.build import Features
+    from dualgnn.model.encoder import NodeInputs, build_model
+    from dualgnn.training.steps import TrainEdges, chunked_loss, full_batch_size, id_mask
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import make_optimizer, training_graph
+    from dualgnn.training.loop import make_optimizer, training_graph
 
     graph, features = load_graph(args.graph), Features.load(args.graph)
     split = make_split(graph, SplitSettings())

@@ -1,5 +1,5 @@
 """A straightforward reference trainer of the DualGNN model with the paper's sampling settings, for speed
-comparisons against ``dualgnn.train`` (the benchmark issue: "training speed side by side against a
+comparisons against ``dualgnn.training.loop`` (the benchmark issue: "training speed side by side against a
 straightforward reference implementation of the same model with the paper's settings").
 
 Why it exists: our trainer propagates over the full training graph; the paper (and most DGL code) trains on
@@ -8,14 +8,14 @@ neighbour-sampled mini-batches. To claim a speed-up we need the textbook DGL pip
 * ``dgl.dataloading.NeighborSampler([20, 10, 10])`` wrapped by ``as_edge_prediction_sampler``: the seeds of a
   batch are both ends of 1024 training co-purchase edges (plus both ends of the batch's co-view pairs);
 * ``dgl.dataloading.DataLoader`` over the training co-purchase edge ids (shuffle, batch 1024, no workers);
-* the same :class:`dualgnn.model.DualGNN` (3 layers, ``forward_blocks``), the same default softmax loss
-  (:func:`dualgnn.loss.softmax_loss` with the config's weights, as ``batch_loss`` passes them) with the batch's
+* the same :class:`dualgnn.model.encoder.DualGNN` (3 layers, ``forward_blocks``), the same default softmax loss
+  (:func:`dualgnn.training.losses.softmax_loss` with the config's weights, as ``batch_loss`` passes them) with the batch's
   own seed nodes as candidates (in-batch negatives), the direction margin and the co-view term; Adam, lr 5e-3.
   ``softmax_loss`` is called directly so that the candidate set stays exactly "this batch's seeds" whatever
   ``batch_loss``'s candidate heuristics become.
 
 No leakage: message passing, positives and co-view pairs come only from the split's training edges
-(:func:`dualgnn.train.training_graph`). As in our own trainer, a batch's own edges are not removed from its
+(:func:`dualgnn.training.loop.training_graph`). As in our own trainer, a batch's own edges are not removed from its
 message-passing graph (``exclude=None``): both are transductive over the training graph, so they compare fairly.
 
     python bench/reference.py scratch/ref/g100k --budget 180 --threads 1
@@ -35,13 +35,13 @@ import torch
 from dualgnn._dgl_compat import dgl
 from dualgnn.artifacts import load_graph
 from dualgnn.config import TrainConfig
-from dualgnn.features import Features
-from dualgnn.loss import loss_weights, softmax_loss
-from dualgnn.model import NodeInputs, build_model
-from dualgnn.sampling import TrainEdges, id_mask
+from dualgnn.features.build import Features
+from dualgnn.training.losses import loss_weights, softmax_loss
+from dualgnn.model.encoder import NodeInputs, build_model
+from dualgnn.training.steps import TrainEdges, id_mask
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.train import embed_all, training_graph, validation_score
+from dualgnn.training.loop import embed_all, training_graph, validation_score
 
 FANOUTS = (20, 10, 10)
 BATCH_SIZE = 1024
@@ -52,7 +52,7 @@ class CoviewEdgeSampler(dgl.dataloading.Sampler):
     """Adds co-view pairs to each batch of co-purchase edge ids, then defers to an edge-prediction sampler.
 
     Why: the co-view loss term needs co-view pairs whose endpoints are seeds of the same blocks. Like
-    ``dualgnn.sampling.TrainEdges.batches`` we draw ``per_batch`` training co-view edges uniformly (with
+    ``dualgnn.training.steps.TrainEdges.batches`` we draw ``per_batch`` training co-view edges uniformly (with
     replacement) per batch; putting them in the seed-edge dict makes ``as_edge_prediction_sampler`` include their
     endpoints in the pair graph, hence among the output nodes.
     """
@@ -79,7 +79,7 @@ def _local_pairs(pair_graph, etype: str) -> tuple[torch.Tensor, torch.Tensor, to
 def reference_train(graph_dir: Path, *, budget_seconds: float, seed: int = 0,
                     max_batches: int | None = None) -> dict:
     """Train the reference for at most ``budget_seconds`` of wall time, ``max_batches`` batches or one epoch
-    (whichever comes first), then score validation HR@10 exactly as ``dualgnn.train`` does.
+    (whichever comes first), then score validation HR@10 exactly as ``dualgnn.training.loop`` does.
 
     Per-batch times are split into sampling (the DataLoader's ``next``), forward + loss, and backward + step;
     medians are reported so that warm-up batches do not skew them. ``epoch_seconds_estimate`` is the median
@@ -101,7 +101,7 @@ def reference_train(graph_dir: Path, *, budget_seconds: float, seed: int = 0,
     edges = TrainEdges(split, config, n)  # one_way per training edge id; co-view pairs = g's coview edge ids
     num_train, num_cv = len(edges.src), len(edges.cv_src)
     batches_per_epoch = max(1, math.ceil(num_train / BATCH_SIZE))
-    cv_per_batch = min(num_cv, math.ceil(num_cv / batches_per_epoch)) if num_cv else 0  # as dualgnn.sampling
+    cv_per_batch = min(num_cv, math.ceil(num_cv / batches_per_epoch)) if num_cv else 0  # as dualgnn.training.steps
 
     model = build_model(config, inputs)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -64,11 +64,11 @@ def make_model(graph_dir: Path, out: Path, steps: int) -> None:
     """The library calls of `dualgnn train` (production split, served over every edge), with a step budget."""
     from dualgnn.artifacts import graph_fingerprint, load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.features import Features
-    from dualgnn.model_catalog import write_catalog
-    from dualgnn.model_io import save_model
+    from dualgnn.features.build import Features
+    from dualgnn.model.catalog import write_catalog
+    from dualgnn.model.io import save_model
     from dualgnn.split import make_split, production_settings, whole_graph
-    from dualgnn.train import train
+    from dualgnn.training.loop import train
 
     graph, features = load_graph(graph_dir), Features.load(graph_dir)
     split = make_split(graph, production_settings())

@@ -34,7 +34,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's dualgnn, installed or not
 
-from dualgnn.serve.process import served  # noqa: E402
+from dualgnn.serving.http.process import served  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dualgnn.artifacts import load_graph  # noqa: E402
-from dualgnn.spmm import _to_torch  # noqa: E402
+from dualgnn.model.spmm import _to_torch  # noqa: E402
 
 
 def seconds_per_product(m: sp.csr_matrix, x: torch.Tensor, repeats: int = 5) -> float:

@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("graph", type=Path)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fast-alloc", action="store_true", help="dualgnn.memory.keep_freed_memory() first")
+    ap.add_argument("--fast-alloc", action="store_true", help="dualgnn.training.memory.keep_freed_memory() first")
     ap.add_argument("--blend", type=float, default=None, help="override the default preset's blend")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="other TrainConfig overrides")
     ap.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1],
@@ -38,7 +38,7 @@ def main() -> None:
     import dualgnn  # noqa: F401  (older checkouts set torch's huge-page switch when imported)
 
     try:
-        from dualgnn.memory import use_huge_pages
+        from dualgnn.training.memory import use_huge_pages
     except ImportError:
         pass
     else:
@@ -49,11 +49,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from dualgnn.artifacts import load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.features import Features
-    from dualgnn.model import NodeInputs, build_model
-    from dualgnn.sampling import TrainEdges, chunked_loss, id_mask
+    from dualgnn.features.build import Features
+    from dualgnn.model.encoder import NodeInputs, build_model
+    from dualgnn.training.steps import TrainEdges, chunked_loss, id_mask
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import training_graph
+    from dualgnn.training.loop import training_graph
 
     graph, features = load_graph(args.graph), Features.load(args.graph)
     split = make_split(graph, SplitSettings())
@@ -65,20 +65,20 @@ def main() -> None:
     inputs = NodeInputs.from_features(features)
     model = build_model(config, inputs)
     try:
-        from dualgnn.train import make_optimizer
+        from dualgnn.training.loop import make_optimizer
     except ImportError:  # versions before make_optimizer
         def make_optimizer(m, c):
             return torch.optim.Adam(m.parameters(), lr=c.lr)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     try:  # as the trainer: the optimiser state exists before the first step
-        from dualgnn.train import init_optimizer_state
+        from dualgnn.training.loop import init_optimizer_state
 
         init_optimizer_state(optimizer)
     except ImportError:  # versions before it
         pass
     edges = TrainEdges(split, config, graph.num_products)
-    # dualgnn.sampling.full_batch_size, spelled out: --code may point at a checkout that predates it.
+    # dualgnn.training.steps.full_batch_size, spelled out: --code may point at a checkout that predates it.
     batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
     def endless():  # small graphs have fewer batches per epoch than steps asked for: start another epoch
         while True:
@@ -88,7 +88,7 @@ def main() -> None:
     warm = torch.ones(graph.num_products)
 
     if args.fast_alloc:  # as ``train(fast_alloc=True)``: from the first step on
-        from dualgnn.memory import keep_freed_memory
+        from dualgnn.training.memory import keep_freed_memory
 
         keep_freed_memory()
     rows = []

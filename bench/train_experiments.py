@@ -37,7 +37,7 @@ def main() -> None:
     from dualgnn.metrics import direction_scores, rank_targets
     from dualgnn.scoring import EmbeddingScorer, adjacency
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import train
+    from dualgnn.training.loop import train
 
     over = {}
     for kv in a.overrides:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from dualgnn.errors import DualGNNError
-from dualgnn.memory import use_huge_pages
+from dualgnn.training.memory import use_huge_pages
 
 app = typer.Typer(
     name="dualgnn",

@@ -41,7 +41,7 @@ def build_graph_command(
 ) -> None:
     """Read products and interactions, build the product graph and features, write an artifact directory."""
     from dualgnn.build import BuildInputs, build_artifacts
-    from dualgnn.features import FeatureSettings
+    from dualgnn.features.build import FeatureSettings
 
     event_settings = None
     if events:
@@ -153,7 +153,7 @@ def find_command(
 ) -> None:
     """Find product ids by title: the ids `recommend --product` takes."""
     from dualgnn.artifacts import read_manifest
-    from dualgnn.search import find_products
+    from dualgnn.serving.search import find_products
 
     read_manifest(directory)
     found = find_products(directory / "products.parquet", text, limit)

@@ -49,9 +49,11 @@ def evaluate_command(
 ) -> None:
     """Evaluate every method on the same seeded splits: HR@k, MRR@k, direction accuracy/AUC, coverage."""
     from dualgnn.artifacts import load_graph
-    from dualgnn.evaluate import evaluate
+    from dualgnn.evaluation.run import evaluate
     from dualgnn.outputs import claim_output
-    from dualgnn.report import REPORT_FILES, is_report_file, render_notes, render_tables, write_partial, write_report
+    from dualgnn.evaluation.report import (
+        REPORT_FILES, is_report_file, render_notes, render_tables, write_partial, write_report,
+    )
     from dualgnn.split import SplitSettings
 
     try:
@@ -87,7 +89,7 @@ def evaluate_command(
 
 def _load_features(artifacts: Path):
     """The artifact's features, or None (then text kNN and the GNN rows are unavailable)."""
-    from dualgnn.features import Features
+    from dualgnn.features.build import Features
 
     if not any((Path(artifacts) / name).exists() for name in ("features.npz", "features.json")):
         return None

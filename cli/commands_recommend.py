@@ -58,8 +58,8 @@ def recommend_command(
 ) -> None:
     """Recommend products: after each query product, the k products customers are most likely to buy next."""
     from dualgnn.outputs import claim_output
-    from dualgnn.recommend_io import is_recommendation_table, table_format, write_table
-    from dualgnn.recommend_run import RecommendRequest
+    from dualgnn.serving.tables import is_recommendation_table, table_format, write_table
+    from dualgnn.serving.run import RecommendRequest
 
     if out is not None:
         table_format(out)  # fail on a bad extension before any work
@@ -90,7 +90,7 @@ def recommend_command(
 
 
 def _run(req, show_progress: bool):
-    from dualgnn.recommend_run import run_recommend
+    from dualgnn.serving.run import run_recommend
 
     if not show_progress:
         return run_recommend(req)

@@ -30,11 +30,11 @@ def refresh_command(
     import torch
 
     from dualgnn.artifacts import graph_fingerprint, load_graph
-    from dualgnn.features import Features
-    from dualgnn.model_catalog import read_catalog, write_catalog
-    from dualgnn.model_io import load_model, save_model
+    from dualgnn.features.build import Features
+    from dualgnn.model.catalog import read_catalog, write_catalog
+    from dualgnn.model.io import load_model, save_model
     from dualgnn.outputs import claim_output
-    from dualgnn.refresh import check_same_encoding, refresh_model
+    from dualgnn.model.refresh import check_same_encoding, refresh_model
     from dualgnn.split import whole_graph
 
     if threads > 0:

@@ -40,7 +40,7 @@ def serve_command(
     Example: dualgnn serve artifacts/ --model model/ --port 8000
     """
     from dualgnn.artifacts import read_manifest
-    from dualgnn.serving import read_id_file
+    from dualgnn.serving.load import read_id_file
 
     if index not in ("auto", "exact", "hnsw", "ivf"):
         raise typer.BadParameter(f"must be auto, exact, hnsw or ivf, not {index!r}", param_hint="--index")
@@ -55,8 +55,8 @@ def serve_command(
     import uvicorn
 
     from dualgnn.errors import DualGNNError
-    from dualgnn.serve.app import build_app
-    from dualgnn.serve.service import Service
+    from dualgnn.serving.http.app import build_app
+    from dualgnn.serving.http.service import Service
 
     sock = _listen(host, port)  # before the model loads: a port in use is a plain error, exit 1
     service = Service(artifacts, model, in_stock=stock, index_kind=index, threads=threads, log=_log)

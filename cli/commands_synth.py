@@ -42,8 +42,9 @@ def synth_command(
     Example: dualgnn synth --products 3000 --events --compress --out data/sample
     """
     from dualgnn.outputs import claim_output
-    from dualgnn.synth import SynthSettings, generate, write_catalog
-    from dualgnn.synth_write import catalog_files, is_synth_file
+    from dualgnn.synth.catalog import SynthSettings, generate
+    from dualgnn.synth.write import write_catalog
+    from dualgnn.synth.write import catalog_files, is_synth_file
 
     try:
         settings = SynthSettings(n_products=products, seed=seed, with_events=events,

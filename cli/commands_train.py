@@ -51,13 +51,13 @@ def train_command(
 
     from dualgnn.artifacts import graph_fingerprint, load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.evaluate import load_or_make_split
-    from dualgnn.features import Features
-    from dualgnn.model_catalog import write_catalog
-    from dualgnn.model_io import save_model
+    from dualgnn.evaluation.run import load_or_make_split
+    from dualgnn.features.build import Features
+    from dualgnn.model.catalog import write_catalog
+    from dualgnn.model.io import save_model
     from dualgnn.outputs import claim_output
     from dualgnn.split import SplitSettings, production_settings, whole_graph
-    from dualgnn.train import train
+    from dualgnn.training.loop import train
 
     if threads > 0:
         torch.set_num_threads(threads)

@@ -5,7 +5,7 @@ A graph artifact directory holds::
     manifest.json     format version, counts, input checksums, settings (written last: no manifest, no artifact)
     products.parquet  product_id (the id map: row i is internal id i) and metadata
     graph.npz         copurchase_{src,dst,weight}, coview_{src,dst,weight} (coview holds both directions)
-    features.npz/.json  node input features (see dualgnn.features)
+    features.npz/.json  node input features (see dualgnn.features.build)
     text_cache.npz    text-embedding cache keyed by a hash of each product's text (makes rebuilds cheap)
 
 Nothing is pickled: Parquet, npz (``allow_pickle=False``) and JSON only.

@@ -92,7 +92,7 @@ def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *
     ``out_dir`` is checked first (dualgnn.outputs): it may only be absent, empty or an earlier graph artifact, and
     never one of the inputs.
     """
-    from dualgnn.features import FeatureSettings
+    from dualgnn.features.build import FeatureSettings
 
     feature_settings = feature_settings or FeatureSettings()
     with claim_output(out_dir, kind="graph", inputs=inputs.paths()):
@@ -100,7 +100,7 @@ def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *
 
 
 def _build(inputs: BuildInputs, out_dir: Path, feature_settings, progress: bool) -> BuildSummary:
-    from dualgnn.features import build_features
+    from dualgnn.features.build import build_features
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()

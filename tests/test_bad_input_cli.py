@@ -9,7 +9,7 @@ import json
 import pytest
 
 from dualgnn.errors import InputError, SkipReport
-from dualgnn.serving import read_id_file, read_in_stock, recommender_for
+from dualgnn.serving.load import read_id_file, read_in_stock, recommender_for
 from tests.test_cli import dualgnn
 from tests.test_recommend import planted, write_artifacts, write_model
 

@@ -77,7 +77,7 @@ def test_duplicate_weights_that_overflow_are_capped_and_counted(tmp_path, kind):
     import torch
 
     from dualgnn.graph import build_graph
-    from dualgnn.model import edge_norms
+    from dualgnn.model.encoder import edge_norms
     from dualgnn.sources.tables import read_tables
 
     products = write_bytes(tmp_path / "p.csv", b"product_id\nA\nB\nC\n")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dualgnn.baselines import CooccurrenceScorer, PopularityScorer, TextKNNScorer
+from dualgnn.classics.baselines import CooccurrenceScorer, PopularityScorer, TextKNNScorer
 from dualgnn.graph import Edges, symmetrise
 
 

@@ -3,8 +3,8 @@
 import torch
 
 from dualgnn.config import TrainConfig
-from dualgnn.loss import batch_loss
-from dualgnn.sampling import chunked_loss
+from dualgnn.training.losses import batch_loss
+from dualgnn.training.steps import chunked_loss
 
 
 def _embeddings(seed: int = 0, n: int = 40):
@@ -39,7 +39,7 @@ def test_chunked_equals_plain_softmax_loss_and_gradient():
 
 def test_chunks_of_a_big_catalog_score_a_sample_of_it(monkeypatch):
     # A "big" catalog of 1,000 products, 8 sampled negatives: each chunk sees its endpoints and 8 others, never all.
-    import dualgnn.sampling as sampling
+    import dualgnn.training.steps as sampling
 
     monkeypatch.setattr(sampling, "FULL_SOFTMAX_MAX", 100)
     monkeypatch.setattr(sampling, "LOSS_CHUNK", 16)
@@ -69,7 +69,7 @@ def test_a_batch_of_one_chunk_is_the_plain_loss():
 
 
 def test_coview_term_over_all_candidates_equals_the_full_term():
-    from dualgnn.loss import coview_contrastive
+    from dualgnn.training.losses import coview_contrastive
 
     _, s, t = _embeddings(3)
     cv_src, cv_dst = torch.tensor([0, 1, 2, 5]), torch.tensor([3, 3, 9, 7])
@@ -81,7 +81,7 @@ def test_coview_term_over_all_candidates_equals_the_full_term():
 
 
 def test_sampled_softmax_with_every_product_as_negative_is_the_full_softmax():
-    from dualgnn.loss import sampled_softmax_loss, softmax_loss
+    from dualgnn.training.losses import sampled_softmax_loss, softmax_loss
 
     _, s, t = _embeddings(4, n=30)
     src, dst = torch.tensor([0, 1, 2, 3]), torch.tensor([5, 6, 7, 5])

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from dualgnn import classics
-from dualgnn.baselines import CooccurrenceScorer
-from dualgnn.classics import CLASSICS, MethodSkipped, TrainGraph, ease_matrix, item_knn_matrix, rp3beta_matrix
+from dualgnn.classics import scorers as classics
+from dualgnn.classics.baselines import CooccurrenceScorer
+from dualgnn.classics.scorers import (
+    CLASSICS, MethodSkipped, TrainGraph, ease_matrix, item_knn_matrix, rp3beta_matrix,
+)
 from dualgnn.graph import Edges, symmetrise
-from dualgnn.tuning import fit_classic, tune
+from dualgnn.classics.tuning import fit_classic, tune
 
 
 def _edges(pairs):
@@ -129,7 +131,7 @@ def shop_split():
     from dualgnn.graph import build_graph
     from dualgnn.sources.base import RawData
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.synth import SynthSettings, generate
+    from dualgnn.synth.catalog import SynthSettings, generate
 
     cat = generate(SynthSettings(n_products=300, seed=4))
     graph, _ = build_graph(RawData(cat.products, cat.copurchase, cat.coview))
@@ -141,7 +143,7 @@ def _reverses(edges: Edges) -> Edges:
 
 
 def test_tuning_reads_validation_never_test(shop_split):
-    from dualgnn.methods import MethodContext, fit_method
+    from dualgnn.evaluation.methods import MethodContext, fit_method
 
     graph, split = shop_split
     n = graph.num_products

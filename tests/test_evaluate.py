@@ -5,14 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from dualgnn.evaluate import (EvalReport, evaluate, load_or_make_split, make_tasks, split_path,
-                              transitive_extension)
-from dualgnn.features import FeatureSettings, build_features
+from dualgnn.evaluation.run import (
+    EvalReport, evaluate, load_or_make_split, make_tasks, split_path, transitive_extension,
+)
+from dualgnn.features.build import FeatureSettings, build_features
 from dualgnn.graph import Edges, build_graph
-from dualgnn.report import render_tables, write_report
+from dualgnn.evaluation.report import render_tables, write_report
 from dualgnn.sources.base import RawData
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.synth import SynthSettings, generate
+from dualgnn.synth.catalog import SynthSettings, generate
 
 BASELINES = ["popularity", "cooccurrence", "cooccurrence-rev", "text-knn", "pagerank", "rp3beta", "ease", "item-knn"]
 
@@ -170,7 +171,7 @@ def test_empty_report_helpers():
 
 def test_stored_model_must_match_the_split(shop, tmp_path):
     from dualgnn.errors import ArtifactError
-    from dualgnn.evaluate import _check_model_split
+    from dualgnn.evaluation.run import _check_model_split
 
     _, graph, _ = shop
     split = make_split(graph, SplitSettings(seed=0))
@@ -187,7 +188,7 @@ def test_stored_model_must_match_the_split(shop, tmp_path):
 
 
 def test_gnn_row_trains_on_each_split(shop):
-    pytest.importorskip("dualgnn.train")
+    pytest.importorskip("dualgnn.training.loop")
     _, graph, features = shop
     report = evaluate(graph, features, protocols=["EQ1", "EQ3", "EQ4"], methods=["dualgnn"], epochs=1,
                       max_queries=30, progress=False)
@@ -210,8 +211,8 @@ def test_eq3_balanced_keeps_only_pairs_whose_target_is_not_more_popular(shop, re
 
 
 def test_tuned_classics_are_recorded_and_ease_skips_with_its_reason(shop, report, monkeypatch):
-    from dualgnn import classics
-    from dualgnn.report import render_notes
+    from dualgnn.classics import scorers as classics
+    from dualgnn.evaluation.report import render_notes
 
     _, graph, features = shop
     tuning = report.meta["tuning"]

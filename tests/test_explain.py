@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dualgnn.explain import Explainer
+from dualgnn.serving.explain import Explainer
 from dualgnn.graph import Edges, ProductGraph, symmetrise
 from dualgnn.ids import IdMap
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualgnn import text_encoders
+from dualgnn.features import text as text_encoders
 from dualgnn.errors import ArtifactError, InputError
-from dualgnn.features import Features, FeatureSettings, build_features, transform_new
-from dualgnn.text_encoders import HashingEncoder, SentenceEncoder, product_text
+from dualgnn.features.build import Features, FeatureSettings, build_features, transform_new
+from dualgnn.features.text import HashingEncoder, SentenceEncoder, product_text
 
 # Two jazz trumpet albums, a rock album, and a kitchen knife: the jazz pair must be each other's nearest text.
 CATALOG = pd.DataFrame({

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dualgnn.fused import mean_of, sum_of, unit_rows
+from dualgnn.model.fused import mean_of, sum_of, unit_rows
 
 
 def test_unit_rows_matches_normalize_values_and_gradients():

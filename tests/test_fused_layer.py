@@ -1,4 +1,4 @@
-"""The hand-written whole-graph layer step (dualgnn/fused_layer.py) equals the autograd composition of
+"""The hand-written whole-graph layer step (dualgnn/model/fused_layer.py) equals the autograd composition of
 DualLayer.forward: outputs and every gradient, over several steps with buffers reused from its pool."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from dualgnn.config import TrainConfig
-from dualgnn.fused_layer import BufferPool
-from dualgnn.spmm import product_into
-from dualgnn.model import NodeInputs, build_model
+from dualgnn.model.fused_layer import BufferPool
+from dualgnn.model.spmm import product_into
+from dualgnn.model.encoder import NodeInputs, build_model
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.train import training_graph
+from dualgnn.training.loop import training_graph
 from tests.planted_graph import planted
 
 torch.set_num_threads(2)
@@ -70,7 +70,7 @@ def test_fused_step_is_used_only_where_it_applies():
 
 
 def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
-    import dualgnn.spmm as spmm
+    import dualgnn.model.spmm as spmm
 
     pool = BufferPool()
     a = pool.take(4, 3)

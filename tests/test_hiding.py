@@ -1,4 +1,4 @@
-"""Hiding a step's positive edges from message passing (dualgnn/hiding.py): the per-step graph is exactly the
+"""Hiding a step's positive edges from message passing (dualgnn/training/hiding.py): the per-step graph is exactly the
 training graph without those edges, in every aggregation path, and the edges come back after the step."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from dualgnn.config import TrainConfig
-from dualgnn.hiding import EdgeHider
-from dualgnn.model import NodeInputs, build_model
+from dualgnn.training.hiding import EdgeHider
+from dualgnn.model.encoder import NodeInputs, build_model
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.train import training_graph
+from dualgnn.training.loop import training_graph
 from tests.planted_graph import planted
 
 torch.set_num_threads(2)
@@ -112,7 +112,7 @@ def test_sampled_blocks_exclude_the_hidden_edges(planted_split):
 
 
 def test_a_batch_that_is_most_of_the_graph_hides_only_a_capped_share(planted_split):
-    from dualgnn.hiding import MAX_HIDDEN_SHARE
+    from dualgnn.training.hiding import MAX_HIDDEN_SHARE
 
     graph, feats, split = planted_split
     g = training_graph(graph, split, TrainConfig.preset("default"))

@@ -8,7 +8,7 @@ import sys
 
 CODE = """
 import os, sys
-from dualgnn.memory import keep_freed_memory, release_freed_memory
+from dualgnn.training.memory import keep_freed_memory, release_freed_memory
 import torch
 ok = keep_freed_memory() if sys.argv[1] != "default" else None
 def resident_mb():

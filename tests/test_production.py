@@ -12,7 +12,7 @@ from dualgnn.config import TrainConfig
 from dualgnn.graph import Edges, ProductGraph, merge_edges
 from dualgnn.ids import IdMap
 from dualgnn.split import SplitSettings, is_production, make_split, production_settings, whole_graph
-from dualgnn.train import train
+from dualgnn.training.loop import train
 from tests.planted_graph import PlantedFeatures
 
 FAST = dict(epochs=8, patience=8, batch_size=64, hidden_dim=32, lr=1e-2)
@@ -86,7 +86,7 @@ def test_cli_train_ships_by_default_and_says_what_it_learnt_from(tmp_path):
 
     from cli.app import _register, app
     from dualgnn.build import BuildInputs, build_artifacts
-    from dualgnn.features import FeatureSettings
+    from dualgnn.features.build import FeatureSettings
     from tests.test_reliability import write_shop
 
     shop = write_shop(tmp_path / "shop")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from dualgnn.graph import Edges
-from dualgnn.methods import MethodContext, fit_method
+from dualgnn.evaluation.methods import MethodContext, fit_method
 from dualgnn.metrics import direction_scores, rank_targets
-from dualgnn.ranker import RankerScorer, load_ranker, save_ranker, score_floor
-from dualgnn.ranker_candidates import CandidateSizes, make_batch
+from dualgnn.ranking.ranker import RankerScorer, load_ranker, save_ranker, score_floor
+from dualgnn.ranking.candidates import CandidateSizes, make_batch
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
 from tests.planted_graph import planted, planted_world

@@ -41,7 +41,7 @@ def tonight(shop_model, tmp_path):
 
 
 def test_refreshing_with_the_same_graph_gives_the_same_vectors(shop_model, tmp_path, capsys):
-    from dualgnn.model_io import load_model
+    from dualgnn.model.io import load_model
 
     code, out = run(capsys, "refresh", shop_model / "graph", "--model", shop_model / "model", "--out", tmp_path / "r")
     assert code == 0, out
@@ -52,7 +52,7 @@ def test_refreshing_with_the_same_graph_gives_the_same_vectors(shop_model, tmp_p
 
 
 def test_a_product_added_with_edges_gets_its_brands_cases_and_a_removed_one_is_gone(shop_model, tmp_path, capsys):
-    from dualgnn.model_io import load_model
+    from dualgnn.model.io import load_model
 
     graph2 = tmp_path / "graph2"
     assert run(capsys, *build_args(tonight(shop_model, tmp_path), graph2))[0] == 0

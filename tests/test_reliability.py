@@ -187,7 +187,7 @@ def test_resume_on_another_graph_is_refused(tmp_path, other):
     from dualgnn.errors import ArtifactError
     from dualgnn.graph import ProductGraph
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import train
+    from dualgnn.training.loop import train
 
     config = TrainConfig.preset("default", epochs=1, batch_size=64, hidden_dim=16)
     graph, feats, *_ = planted()
@@ -207,7 +207,7 @@ def test_resume_on_another_graph_is_refused(tmp_path, other):
 def test_resume_on_the_same_data_still_works(tmp_path):
     from dualgnn.config import TrainConfig
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import train
+    from dualgnn.training.loop import train
 
     graph, feats, *_ = planted()
     split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
@@ -410,7 +410,7 @@ def test_evaluate_with_another_graphs_model_names_the_graph(world, tmp_path, cap
 def test_an_empty_validation_split_is_said_plainly_and_history_is_strict_json(tmp_path):
     from dualgnn.config import TrainConfig
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.train import train
+    from dualgnn.training.loop import train
 
     graph, feats, *_ = planted()
     split = make_split(graph, SplitSettings(kind="edge", ratios=(0.9, 0.0, 0.1), seed=0))
@@ -425,7 +425,7 @@ def test_an_empty_validation_split_is_said_plainly_and_history_is_strict_json(tm
 def test_an_edge_weight_near_the_float32_maximum_keeps_its_influence():
     import torch
 
-    from dualgnn.model import edge_norms
+    from dualgnn.model.encoder import edge_norms
 
     src, dst = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0])
     norms = edge_norms(src, dst, torch.tensor([3e38, 1.0, 1.0]), 3)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dualgnn.serve.process import free_port, served
+from dualgnn.serving.http.process import free_port, served
 from tests.conftest import REPO
 from tests.test_cli import dualgnn
 from tests.test_recommend import planted, write_artifacts, write_model
@@ -149,8 +149,8 @@ def test_docs_health_ready_and_model(planted_server, planted_dirs):
 def test_ready_is_503_until_a_model_is_loaded(planted_dirs):
     from fastapi.testclient import TestClient
 
-    from dualgnn.serve.app import build_app
-    from dualgnn.serve.service import Service
+    from dualgnn.serving.http.app import build_app
+    from dualgnn.serving.http.service import Service
 
     _, art, model = planted_dirs
     service = Service(art, model)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from dualgnn._dgl_compat import dgl, fn
-from dualgnn.spmm import attach_csr, has_csr, weighted_sum
+from dualgnn.model.spmm import attach_csr, has_csr, weighted_sum
 
 
 def _graph(seed: int = 0):
@@ -47,7 +47,7 @@ def test_graph_without_matrices_is_not_mistaken_for_one():
 
 
 def test_reverse_and_symmetric_relations_share_their_matrices():
-    from dualgnn.spmm import _ATTR
+    from dualgnn.model.spmm import _ATTR
 
     n = 6
     src, dst = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 3, 5])
@@ -68,7 +68,7 @@ def test_reverse_and_symmetric_relations_share_their_matrices():
 
 def test_row_blocks_and_fused_relu_match_dgl(monkeypatch):
     """Products written a few rows at a time, with the ReLU fused in, give relu(DGL's sum) and its gradient."""
-    import dualgnn.spmm as spmm
+    import dualgnn.model.spmm as spmm
 
     monkeypatch.setattr(spmm, "ROWS_PER_BLOCK", 7)  # 50 rows: 8 blocks, the last one short
     g = _graph(seed=1)

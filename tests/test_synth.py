@@ -12,7 +12,8 @@ from pandas.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from dualgnn.errors import DualGNNError
-from dualgnn.synth import SynthSettings, complements_table, generate, write_catalog
+from dualgnn.synth.catalog import SynthSettings, complements_table, generate
+from dualgnn.synth.write import write_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"

@@ -55,7 +55,7 @@ def _products(job: Job):
 @stage_body("features-tfidf")
 def features_tfidf(job: Job) -> dict:
     """TF-IDF + SVD features of every product (the encoder the training graph uses)."""
-    from dualgnn.features import FeatureSettings, build_features
+    from dualgnn.features.build import FeatureSettings, build_features
 
     products = _products(job)
     settings = FeatureSettings(encoder="tfidf")
@@ -67,8 +67,8 @@ def features_tfidf(job: Job) -> dict:
 @stage_body("features-minilm")
 def features_minilm(job: Job) -> dict:
     """The pretrained sentence encoder on a seeded sample of at most MINILM_SAMPLE products (model load excluded)."""
-    from dualgnn.features import FeatureSettings, build_features
-    from dualgnn.text_encoders import load_sentence_model, resolve_model_path
+    from dualgnn.features.build import FeatureSettings, build_features
+    from dualgnn.features.text import load_sentence_model, resolve_model_path
 
     products = _products(job)
     take = min(MINILM_SAMPLE, len(products))
@@ -86,8 +86,8 @@ def features_minilm(job: Job) -> dict:
 def _trained(job: Job):
     """(graph, features, split, loaded model) of the job's graph and model directories."""
     from dualgnn.artifacts import load_graph
-    from dualgnn.features import Features
-    from dualgnn.model_io import load_model
+    from dualgnn.features.build import Features
+    from dualgnn.model.io import load_model
     from dualgnn.split import Split
 
     graph = load_graph(job["graph"])
@@ -98,8 +98,8 @@ def _trained(job: Job):
 @stage_body("inference")
 def inference(job: Job) -> dict:
     """A no-grad full forward pass over the training graph for every product (what ``train`` ends with)."""
-    from dualgnn.model import NodeInputs
-    from dualgnn.train import embed_all, training_graph
+    from dualgnn.model.encoder import NodeInputs
+    from dualgnn.training.loop import embed_all, training_graph
 
     graph, features, split, loaded = _trained(job)
     g = training_graph(graph, split, loaded.config)
@@ -125,7 +125,7 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
 @stage_body("topk")
 def topk(job: Job) -> dict:
     """Top-20 for every product with the auto-chosen index; recall@20 and speed against exact IndexFlatIP."""
-    from dualgnn.serving import load_recommender, recommender_for
+    from dualgnn.serving.load import load_recommender, recommender_for
 
     graph, rec = load_recommender(job["graph"], job["model"], num_queries=None, threads=job["threads"])
     n = len(rec)
@@ -164,7 +164,7 @@ def run_child(name: str, job_json: str) -> None:
     """Child entry point: set threads, run stage ``name``, print its metrics as the last stdout line."""
     import torch
 
-    from dualgnn.index import set_threads
+    from dualgnn.serving.index import set_threads
 
     job = json.loads(job_json)
     torch.set_num_threads(job["threads"])

@@ -1,0 +1,265 @@
+"""Tuned classic recommenders: personalised PageRank, RP3beta, EASE^R, item kNN, co-occurrence with reverse edges.
+
+DESIGN.md: "the bar is the strongest classic, tuned". Each is a :class:`ComboScorer`: its score rows are a weighted
+sum of a few *terms* (dense ``(q, n)`` rows). Structural hyperparameters (RP3beta's beta, EASE^R's lambda, the
+co-view weight inside the item matrix, ...) fix the fitted matrices; *knobs* only reweight terms, so
+:func:`dualgnn.classics.tuning.tune` searches them on cached rows. Everything is fitted on training edges only.
+
+An item-item method ``S`` (RP3beta, EASE^R, item kNN) has the terms of the *directed profile*: ``S`` propagated from
+the query itself (``self``), its training out-neighbours (``out``), in-neighbours (``in``) and co-view neighbours
+(``coview``), plus the direct reverse link (``rev``: ``v -> q`` in training) and co-view link (``cv``). Each term's
+row is scaled to maximum 1 so the knob weights are comparable. The ``-plain`` variants keep the textbook profile
+(out- plus weighted co-view neighbours). A cold product (no training edges) gets an all-zero row: every candidate
+ties, the honest figure.
+
+>>> import numpy as np
+>>> from dualgnn.graph import Edges
+>>> a = Edges(np.array([0, 1]), np.array([1, 2]), np.ones(2, np.float32))
+>>> parts = TrainGraph(a, Edges.empty(), 3)
+>>> PageRankScorer(parts, {"rev": 0.0, "cv": 0.0}, {"alpha": 0.5, "steps": 2}).score(np.array([0])).round(2).tolist()
+[[0.0, 0.5, 0.25]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from dualgnn.classics.baselines import CooccurrenceScorer
+from dualgnn.errors import DualGNNError
+from dualgnn.graph import Edges
+from dualgnn.scoring import Scorer, adjacency
+
+#: EASE^R keeps a dense ``n x n`` matrix (and inverts one): above this many products it is skipped.
+EASE_MAX_PRODUCTS = 20_000
+PROFILE_TERMS = ("self", "out", "in", "coview", "rev", "cv")
+
+
+class MethodSkipped(DualGNNError):
+    """A method that cannot run on this input (e.g. EASE^R on too many products); evaluate records the reason."""
+
+
+class TrainGraph:
+    """The training graph as binary CSR matrices: ``a`` (co-purchase u->v), ``at`` (its reverse), ``c`` (co-view)."""
+
+    def __init__(self, copurchase: Edges, coview: Edges, num_products: int) -> None:
+        self.n = num_products
+        self.copurchase, self.coview = copurchase, coview
+        self.a = _binary(adjacency(copurchase.src, copurchase.dst, num_products))
+        self.at = self.a.T.tocsr()
+        self.c = _binary(adjacency(coview.src, coview.dst, num_products))
+
+    def lists(self, coview_weight: float) -> sp.csr_matrix:
+        """``X = A + w C``: each product's out-list (plus weighted co-view list) as one "user" row."""
+        return (self.a + coview_weight * self.c).tocsr() if coview_weight else self.a
+
+
+class ComboScorer(Scorer):
+    """``score(q) = sum_t weight_t * term_t(q)``; ``structure`` fixed the fit, ``knobs`` give the weights."""
+
+    normalise = True  # scale each term row to max 1 before weighting
+
+    def __init__(self, num_products: int, structure: dict, knobs: dict) -> None:
+        super().__init__(num_products)
+        self.structure, self.knobs = dict(structure), dict(knobs)
+
+    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
+        """Dense term rows for ``queries``; ``names`` (None: all) may be used to skip unneeded terms."""
+        raise NotImplementedError
+
+    def term_weights(self, knobs: dict) -> dict[str, float]:
+        return {t: float(w) for t, w in knobs.items()}
+
+    def term_rows(self, queries: np.ndarray, names: set[str] | None = None) -> dict[str, np.ndarray]:
+        rows = self.terms(np.asarray(queries, np.int64), names)
+        if self.normalise:
+            for block in rows.values():
+                peak = block.max(axis=1, keepdims=True) if block.size else block
+                np.divide(block, np.where(peak > 0, peak, 1.0), out=block)
+        return rows
+
+    def combine(self, rows: dict[str, np.ndarray], knobs: dict) -> np.ndarray:
+        out = None
+        for t, w in self.term_weights(knobs).items():
+            if w and t in rows:
+                out = w * rows[t] if out is None else out + w * rows[t]
+        if out is None:  # every weight zero
+            return np.zeros((len(next(iter(rows.values()), ())), self.num_products), np.float32)
+        return out.astype(np.float32, copy=False)
+
+    def score(self, queries: np.ndarray) -> np.ndarray:
+        queries = np.asarray(queries, np.int64)
+        step = max(1, (1 << 22) // max(self.num_products, 1))  # bounds the per-term dense blocks
+        names = {t for t, w in self.term_weights(self.knobs).items() if w}
+        parts = [self.combine(self.term_rows(queries[i:i + step], names), self.knobs)
+                 for i in range(0, len(queries), step)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.num_products), np.float32)
+
+    def pair_score(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+        uniq, inverse = np.unique(src, return_inverse=True)
+        out = np.empty(len(src), np.float32)
+        step = max(1, (1 << 24) // max(self.num_products, 1))
+        for i in range(0, len(uniq), step):
+            sel = (inverse >= i) & (inverse < i + step)
+            out[sel] = self.score(uniq[i:i + step])[inverse[sel] - i, dst[sel]]
+        return out
+
+
+class ProfileScorer(ComboScorer):
+    """An item-item matrix ``S`` (sparse or dense) read through the directed profile (module docstring)."""
+
+    def __init__(self, graph: TrainGraph, structure: dict, knobs: dict, item_item) -> None:
+        super().__init__(graph.n, structure, knobs)
+        self.graph, self.item_item = graph, item_item
+
+    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
+        g, s = self.graph, self.item_item
+        rows = {"self": lambda: _dense(s[queries]), "out": lambda: _dense(g.a[queries] @ s),
+                "in": lambda: _dense(g.at[queries] @ s), "coview": lambda: _dense(g.c[queries] @ s),
+                "rev": lambda: _dense(g.at[queries]), "cv": lambda: _dense(g.c[queries])}
+        return {t: make() for t, make in rows.items() if names is None or t in names}
+
+
+class PageRankScorer(ComboScorer):
+    """Truncated personalised PageRank on ``A + rev A^T + cv C`` (row-stochastic): terms are ``e_q T^t``, t >= 1,
+    weighted ``(1 - alpha)^t`` up to ``steps`` (restart ``alpha``; the common factor ``alpha`` is dropped)."""
+
+    normalise = False
+    MAX_STEPS = 4
+
+    def __init__(self, graph: TrainGraph, structure: dict, knobs: dict) -> None:
+        super().__init__(graph.n, structure, knobs)
+        m = (graph.a + structure["rev"] * graph.at + structure["cv"] * graph.c).tocsr()
+        self.transition = _row_normalised(m)
+
+    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
+        x = np.zeros((len(queries), self.num_products), np.float32)
+        x[np.arange(len(queries)), queries] = 1.0
+        out = {}
+        last = self.MAX_STEPS if names is None else max((int(t[4:]) for t in names), default=0)
+        for t in range(1, last + 1):
+            x = np.asarray(x @ self.transition, np.float32)
+            out[f"step{t}"] = x
+        return out
+
+    def term_weights(self, knobs: dict) -> dict[str, float]:
+        a, steps = float(knobs["alpha"]), int(knobs["steps"])
+        return {f"step{t}": (1 - a) ** t for t in range(1, steps + 1)}
+
+
+class CooccurrenceRevScorer(ComboScorer):
+    """DESIGN.md's co-occurrence ``A.A + A.C + C.A`` plus ``rev * A^T`` (raw counts, as :class:`CooccurrenceScorer`)."""
+
+    normalise = False
+
+    def __init__(self, graph: TrainGraph, structure: dict, knobs: dict) -> None:
+        super().__init__(graph.n, structure, knobs)
+        self.graph = graph
+        self.matrix = CooccurrenceScorer(graph.copurchase, graph.coview, graph.n).matrix
+
+    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
+        return {"cooc": _dense(self.matrix[queries]), "rev": _dense(self.graph.at[queries])}
+
+    def term_weights(self, knobs: dict) -> dict[str, float]:
+        return {"cooc": 1.0, "rev": float(knobs["rev"])}
+
+
+def rp3beta_matrix(graph: TrainGraph, structure: dict) -> sp.csr_matrix:
+    """RP3beta (Paudel et al. 2016): ``W = P_iu P_ui`` over the lists ``X = A + cv C`` (item -> a product listing it
+    -> another item it lists), columns divided by the target's list count ``^ beta``, diagonal zero."""
+    x = graph.lists(structure["cv"])
+    w = _row_normalised(x.T.tocsr()) @ _row_normalised(x)
+    pop = np.asarray(x.sum(axis=0)).ravel()
+    w = w @ sp.diags(np.where(pop > 0, pop, 1.0) ** -float(structure["beta"]))
+    return _zero_diagonal(sp.csr_matrix(w, dtype=np.float32))
+
+
+def ease_matrix(graph: TrainGraph, structure: dict) -> np.ndarray:
+    """EASE^R (Steck 2019): ``P = (X^T X + lambda I)^-1``, ``B = I - P / diag(P)`` (``B_ij = -P_ij / P_jj``),
+    ``diag(B) = 0``, over ``X = A + cv C``. Dense ``n x n`` float32; one Cholesky inverse."""
+    if graph.n > EASE_MAX_PRODUCTS:
+        raise MethodSkipped(f"EASE^R skipped: {graph.n:,} products is above its {EASE_MAX_PRODUCTS:,}-product limit "
+                            f"(a dense {graph.n:,}^2 matrix and its inverse)", hint="use rp3beta or item-knn")
+    x = graph.lists(structure["cv"])
+    gram = (x.T @ x).toarray().astype(np.float32)
+    gram[np.diag_indices_from(gram)] += float(structure["lam"])
+    chol, info = lapack.spotrf(gram, lower=1, overwrite_a=1)
+    inv, info2 = lapack.spotri(chol, lower=1, overwrite_c=1) if info == 0 else (None, info)
+    if info2 != 0:
+        raise MethodSkipped(f"EASE^R: X^T X + {structure['lam']} I is not positive definite in float32")
+    p = np.tril(inv) + np.tril(inv, -1).T
+    b = -p / np.diag(p)[None, :]
+    b[np.diag_indices_from(b)] = 0.0
+    return np.ascontiguousarray(b, np.float32)
+
+
+def item_knn_matrix(graph: TrainGraph, structure: dict) -> sp.csr_matrix:
+    """Item kNN (Sarwar et al. 2001): cosine of item columns of ``X = A + cv C`` with shrinkage,
+    ``S_ij = x_i . x_j / (|x_i| |x_j| + shrink)``, keeping each item's ``k`` most similar items."""
+    x = graph.lists(structure["cv"]).tocsc()
+    gram = (x.T @ x).tocsr()
+    norms = np.sqrt(np.maximum(gram.diagonal(), 0))
+    coo = _zero_diagonal(gram).tocoo()
+    sims = coo.data / (norms[coo.row] * norms[coo.col] + float(structure["shrink"]) + 1e-12)
+    return _top_per_row(sp.csr_matrix((sims, (coo.row, coo.col)), shape=gram.shape), int(structure["k"]))
+
+
+_PLAIN = {"out": (1.0,), "coview": (0.0, 0.25, 0.5, 1.0)}
+_DIRECTED = {t: (0.0, 0.25, 0.5, 1.0, 2.0, 4.0) for t in PROFILE_TERMS} | {"out": (1.0, 0.0, 0.25, 0.5, 2.0, 4.0)}
+
+
+def _profile(matrix: Callable) -> Callable:
+    return lambda graph, structure, knobs: ProfileScorer(graph, structure, knobs, matrix(graph, structure))
+
+
+#: name -> (builder(graph, structure, knobs), structural grid, knob grid: first value is the start).
+CLASSICS: dict[str, tuple[Callable, list[dict], dict[str, tuple]]] = {
+    "cooccurrence-rev": (CooccurrenceRevScorer, [{}], {"rev": (1.0, 0.0, 0.25, 0.5, 2.0, 4.0, 8.0, 16.0, 64.0)}),
+    "pagerank": (PageRankScorer, [{"rev": r, "cv": c} for r in (0.5, 1.0, 0.0) for c in (0.5, 0.0, 1.0)],
+                 {"alpha": (0.3, 0.05, 0.1, 0.2, 0.5, 0.7), "steps": (3, 2, 4)}),
+    "rp3beta": (_profile(rp3beta_matrix), [{"beta": b, "cv": c} for b in (0.5, 0.0, 0.25, 0.75) for c in (0.5, 0.0)],
+                _DIRECTED),
+    "ease": (_profile(ease_matrix), [{"lam": lam, "cv": c} for lam in (100.0, 20.0, 500.0, 2000.0)
+                                     for c in (0.5, 0.0)], _DIRECTED),
+    "item-knn": (_profile(item_knn_matrix), [{"k": k, "shrink": h, "cv": c} for k in (100, 20, 400)
+                                             for h in (10.0, 0.0) for c in (0.5, 0.0)], _DIRECTED),
+}
+for _name in ("rp3beta", "ease", "item-knn"):
+    CLASSICS[f"{_name}-plain"] = (*CLASSICS[_name][:2], _PLAIN)
+
+
+def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
+    m = m.tocsr()
+    m.data[:] = 1.0
+    return m
+
+
+def _row_normalised(m: sp.csr_matrix) -> sp.csr_matrix:
+    deg = np.asarray(m.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / np.where(deg > 0, deg, 1.0)) @ m, dtype=np.float32)
+
+
+def _zero_diagonal(m: sp.csr_matrix) -> sp.csr_matrix:
+    m = m.tocsr(copy=True)
+    m.setdiag(0)
+    m.eliminate_zeros()
+    return m
+
+
+def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row (ties by lower column)."""
+    m.sort_indices()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((m.indices, -m.data, rows))
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - m.indptr[rows[order]]
+    keep = rank < k
+    return sp.csr_matrix((m.data[keep].astype(np.float32), (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+def _dense(m) -> np.ndarray:
+    return np.asarray(m.toarray() if sp.issparse(m) else m, np.float32).copy()

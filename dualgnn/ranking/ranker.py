@@ -1,0 +1,255 @@
+"""The second stage: a LightGBM LambdaRank model re-ranks each query's candidates over pair features.
+
+Candidates and signals: :mod:`dualgnn.ranking.candidates`; features: :mod:`dualgnn.ranking.features`.
+
+**Which edges train the ranker (no leakage).** On a split, message passing, the path counts, the degrees and the
+classics read the split's *training* edges only (the classics' values are tuned on its validation edges, as their
+own rows are). The ranker is *fitted on the split's validation edges*: queries are the validation sources, positives
+their validation targets, every other candidate a negative; the query's training out-neighbours are never
+candidates, exactly as the protocol filters them. Those validation edges never fed message passing or any feature
+(the GNN uses them only to choose its early-stopping epoch). The number of trees, the leaves and the prior are
+chosen on an inner split of the validation queries. Test edges are never an input; they are scored only. On a node
+split (EQ4) the ranker is fitted on that split's validation edges (cold validation products' edges), with the GNN
+trained on that split.
+
+**Full ranking.** :meth:`RankerScorer.score` gives every candidate the model's score and every other product one
+constant strictly below any score the model can give (:func:`score_floor`, the sum of each tree's lowest leaf,
+minus 1, plus the prior's lowest value). Non-candidates therefore tie among themselves below every candidate:
+under "ties at expected rank" a target outside the candidates is placed in the middle of the non-candidates, as a
+random order would, neither ahead of a candidate nor behind the rest. ``pair_score(u, v)`` equals
+``score(u)[v]``, so EQ3 compares the same numbers.
+
+The model is saved in LightGBM's own text format (``booster.save_model``), never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dualgnn.classics.scorers import ComboScorer
+from dualgnn.errors import ArtifactError, DualGNNError
+from dualgnn.graph import Edges
+from dualgnn.metrics import rank_targets
+from dualgnn.ranking.candidates import CandidateSizes, RankInputs, make_batch
+from dualgnn.ranking.features import feature_names, pair_features
+from dualgnn.scoring import Scorer
+
+BATCH_CELLS = 1 << 22  # (queries x products) cells per batch: bounds the dense signal rows
+PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": 0.05,
+          "min_data_in_leaf": 20, "feature_fraction": 0.9, "lambdarank_truncation_level": 20,
+          "num_threads": 1, "deterministic": True, "force_row_wise": True, "verbosity": -1}
+#: Tuned on the inner validation split; the number of trees by early stopping.
+#: ``prior``: the trees start from ``-prior * log(1 + rank)`` in the first classic's list (LightGBM's init score)
+#: and learn corrections to it; 0 = from scratch. On little validation data the prior keeps the classic's order.
+GRID = tuple({"num_leaves": leaves, "prior": prior} for prior in (0.0, 1.0, 3.0) for leaves in (15, 63))
+#: At least ``MIN_TREES``: on a small inner split the early-stopping point is noisy and can stop at a handful.
+MAX_TREES, MIN_TREES, PATIENCE, INNER_SHARE = 500, 50, 40, 0.2
+
+
+def _lgb():
+    try:
+        import lightgbm
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise DualGNNError("the ranker needs lightgbm", hint="pip install lightgbm") from exc
+    return lightgbm
+
+
+class RankerScorer(Scorer):
+    """Candidates from :func:`make_batch`, scored by ``booster``; every other product gets :func:`score_floor`."""
+
+    name = "ranker"
+    pair_score = ComboScorer.pair_score  # score(u)[v], one batch of distinct sources at a time
+
+    def __init__(self, inputs: RankInputs, booster, sizes: CandidateSizes = CandidateSizes(),
+                 prior: float = 0.0) -> None:
+        super().__init__(inputs.n)
+        self.inputs, self.booster, self.sizes, self.prior = inputs, booster, sizes, float(prior)
+        self.features = feature_names(inputs.classics)
+        if list(booster.feature_name()) != self.features:
+            raise ArtifactError("the ranker model was fitted on other features than these inputs give",
+                                hint="refit the ranker (its classics must be the ones it was fitted with)")
+        self.floor = np.float32(score_floor(booster) - np.ceil(self.prior * np.log1p(inputs.n)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x, num_threads=1) + prior_score(x, self.features, self.prior)
+
+    def score(self, queries: np.ndarray) -> np.ndarray:
+        queries = np.asarray(queries, np.int64)
+        out = np.full((len(queries), self.num_products), self.floor, np.float32)
+        for i in _batches(len(queries), self.num_products):
+            batch = make_batch(self.inputs, queries[i], self.sizes)
+            if len(batch.cand_row):
+                pred = self.predict(pair_features(self.inputs, batch))
+                out[i][batch.cand_row, batch.cand_col] = np.maximum(pred, np.nextafter(self.floor, np.inf))
+        return out
+
+
+def prior_score(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:
+    """``-prior * log(1 + rank)`` in the first classic's list (its rank feature follows ``rank_paths``)."""
+    if not prior:
+        return np.zeros(len(x))
+    column = features.index("rank_paths") + 1
+    if column >= len(features):
+        raise DualGNNError("the ranker's prior needs a classic among its inputs")
+    return -prior * np.log1p(x[:, column].astype(np.float64))
+
+
+def score_floor(booster) -> np.float32:
+    """A constant below every score ``booster`` can give: the sum of each tree's lowest leaf value, minus 1."""
+    def lowest(node: dict) -> float:
+        if "leaf_value" in node:
+            return float(node["leaf_value"])
+        return min(lowest(node["left_child"]), lowest(node["right_child"]))
+
+    trees = booster.dump_model()["tree_info"]
+    return np.float32(np.floor(sum(lowest(t["tree_structure"]) for t in trees)) - 1.0)
+
+
+def _batches(num_queries: int, num_products: int) -> list[slice]:
+    step = max(1, BATCH_CELLS // max(num_products, 1))
+    return [slice(i, i + step) for i in range(0, num_queries, step)]
+
+
+def training_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes):
+    """``(X, labels, group sizes, queries, candidate recall)`` for the queries of ``edges`` (positives = their
+    targets, negatives = the other candidates). Each positive ``u -> v`` that is one-way among the edges the ranker
+    knows (training and ``edges``) also adds the reversed pair ``(v, u)`` to ``u``'s group as a negative: the
+    ranker learns that a pair read backwards ranks below the pair itself, i.e. direction, from its own features.
+    Queries with no positive among their candidates are dropped (they carry no ranking signal)."""
+    n = inputs.n
+    positives = np.unique(edges.src * np.int64(n) + edges.dst)
+    train = inputs.graph.a.tocoo()
+    known = np.union1d(positives, train.row.astype(np.int64) * n + train.col)
+    queries = np.unique(edges.src)
+    xs, ys, groups, kept = [], [], [], []
+    found = 0
+    for i in _batches(len(queries), n):
+        batch = make_batch(inputs, queries[i], sizes)
+        label = np.isin(batch.queries[batch.cand_row] * np.int64(n) + batch.cand_col, positives)
+        found += int(label.sum())
+        has = np.bincount(batch.cand_row[label], minlength=len(batch.queries)) > 0
+        keep = has[batch.cand_row]
+        u, v, row = batch.queries[batch.cand_row[label]], batch.cand_col[label], batch.cand_row[label]
+        one_way = ~np.isin(v * np.int64(n) + u, known)
+        x = np.concatenate([pair_features(inputs, batch)[keep], pair_rows(inputs, v[one_way], u[one_way], sizes)])
+        y = np.concatenate([label[keep], np.zeros(int(one_way.sum()), bool)])
+        group = np.concatenate([batch.cand_row[keep], row[one_way]])
+        order = np.argsort(group, kind="stable")
+        xs.append(x[order])
+        ys.append(y[order].astype(np.float32))
+        groups.append(np.bincount(group, minlength=len(batch.queries))[has])
+        kept.append(batch.queries[has])
+    recall = found / max(len(positives), 1)
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups), np.concatenate(kept), recall
+
+
+def pair_rows(inputs: RankInputs, src: np.ndarray, dst: np.ndarray, sizes: CandidateSizes) -> np.ndarray:
+    """Features of the given pairs ``(src[i], dst[i])``, candidates or not, in their order."""
+    out = np.zeros((len(src), len(feature_names(inputs.classics))), np.float32)
+    uniq, inverse = np.unique(src, return_inverse=True)
+    for i in _batches(len(uniq), inputs.n):
+        sel = np.flatnonzero((inverse >= i.start) & (inverse < i.start + len(uniq[i])))
+        batch = make_batch(inputs, uniq[i], sizes, pairs=(inverse[sel] - i.start, dst[sel]))
+        out[sel] = pair_features(inputs, batch)
+    return out
+
+
+def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes = CandidateSizes(), seed: int = 0,
+               log=lambda _m: None) -> RankerScorer:
+    """Fit the LambdaRank model on ``validation`` edges (module docstring); the scorer carries ``.tuning``.
+
+    A seeded ``INNER_SHARE`` of the validation queries chooses the leaves (``GRID``) and, by early stopping, the
+    number of trees; its EQ1 HR@10 / MRR@10 (all its queries, also those whose targets are no candidates) is the
+    reported validation figure. The model is then refitted on every validation query."""
+    lgb = _lgb()
+    t0 = time.perf_counter()
+    if len(validation) == 0:
+        raise DualGNNError("the ranker needs validation edges to learn from",
+                           hint="use a split with a validation share, e.g. --split 0.75,0.05,0.2")
+    inner_edges = np.isin(validation.src, _inner_queries(np.unique(validation.src), seed))
+    fit_part, inner_part = validation.subset(~inner_edges), validation.subset(inner_edges)
+    x, y, group, _, recall = training_set(inputs, fit_part, sizes)
+    xi, yi, gi, _, _ = training_set(inputs, inner_part, sizes)
+    if len(group) < 1 or len(gi) < 1:
+        raise DualGNNError(f"only {len(group) + len(gi)} validation queries have a positive among their "
+                           "candidates: too few to fit the ranker", hint="use a larger validation share")
+    names = feature_names(inputs.classics)
+    min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, (len(y) + len(yi)) // 50)))
+    base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed}
+    best = None
+    for point in GRID:
+        params, prior = _split_point(base, point)
+        train_set = lgb.Dataset(x, y, group=group, feature_name=names, init_score=prior_score(x, names, prior))
+        valid = lgb.Dataset(xi, yi, group=gi, reference=train_set, init_score=prior_score(xi, names, prior))
+        booster = lgb.train(params, train_set, MAX_TREES, valid_sets=[valid],
+                            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
+        score = float(booster.best_score["valid_0"]["ndcg@10"])
+        if best is None or score > best[0]:
+            best = (score, point, max(booster.best_iteration, MIN_TREES), booster)
+    score, point, trees, inner_model = best
+    params, prior = _split_point(base, point)
+    if inner_model.current_iteration() >= trees:  # the inner model cut at the chosen number of trees
+        inner_model = lgb.Booster(model_str=inner_model.model_to_string(num_iteration=trees))
+    else:
+        inner_model = lgb.train(params, lgb.Dataset(x, y, group=group, feature_name=names,
+                                                    init_score=prior_score(x, names, prior)), trees)
+    exclude = inputs.graph.a
+    stats = rank_targets(RankerScorer(inputs, inner_model, sizes, prior), inner_part.src, inner_part.dst, exclude)
+    figures = {k: round(v, 4) for k, v in stats.summary((10,)).items()}
+    xa, ya = np.concatenate([x, xi]), np.concatenate([y, yi])
+    booster = lgb.train(params, lgb.Dataset(xa, ya, group=np.concatenate([group, gi]), feature_name=names,
+                                            init_score=prior_score(xa, names, prior)), trees)
+    scorer = RankerScorer(inputs, booster, sizes, prior)
+    scorer.tuning = {"params": {**point, "trees": trees, "min_data_in_leaf": min_leaf, **sizes.to_dict()},
+                     "validation": {**figures, "inner NDCG@10": round(score, 4)}, "evaluations": len(GRID),
+                     "seconds": round(time.perf_counter() - t0, 2), "validation_pairs": int(len(inner_part)),
+                     "validation_queries": int(len(group) + len(gi)), "pairs": int(len(y) + len(yi)),
+                     "candidate_recall": round(recall, 4)}
+    log(f"fitted the ranker in {scorer.tuning['seconds']:.1f}s on {len(group) + len(gi):,} validation queries "
+        f"({len(y) + len(yi):,} pairs, candidate recall {recall:.3f}): {point}, {trees} trees; inner validation "
+        f"HR@10 {figures['HR@10']:.3f} / MRR@10 {figures['MRR@10']:.3f}")
+    return scorer
+
+
+def _split_point(base: dict, point: dict) -> tuple[dict, float]:
+    """LightGBM's parameters and the prior weight of a grid point."""
+    params = {**base, **point}
+    return params, float(params.pop("prior", 0.0))
+
+
+def _inner_queries(queries: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded ``INNER_SHARE`` of the validation ``queries`` (at least one, never all): chooses trees and leaves."""
+    count = min(max(1, int(round(INNER_SHARE * len(queries)))), len(queries) - 1)
+    return np.sort(np.random.default_rng([seed, 15]).choice(queries, count, replace=False))
+
+
+def save_ranker(scorer: RankerScorer, directory: str | Path, extra: dict | None = None) -> None:
+    """``ranker.txt`` (LightGBM's text model) and ``ranker.json`` (features, sizes, tuning, ``extra``)."""
+    from dualgnn.artifacts import atomic_path, write_json
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / "ranker.txt") as tmp:
+        scorer.booster.save_model(str(tmp))
+    write_json(directory / "ranker.json", {"features": scorer.features, "classics": list(scorer.inputs.classics),
+                                           "prior": scorer.prior,
+                                           "sizes": scorer.sizes.to_dict(), "tuning": getattr(scorer, "tuning", {}),
+                                           **(extra or {})})
+
+
+def load_ranker(directory: str | Path, inputs: RankInputs) -> RankerScorer:
+    """The ranker saved in ``directory`` over ``inputs`` (whose classics must be the ones it was fitted with)."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "ranker.json").read_text())
+        booster = _lgb().Booster(model_file=str(directory / "ranker.txt"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read the ranker in {directory}: {exc}",
+                            hint="refit it with `dualgnn train`") from exc
+    scorer = RankerScorer(inputs, booster, CandidateSizes(**meta["sizes"]), meta.get("prior", 0.0))
+    scorer.tuning = meta.get("tuning", {})
+    return scorer

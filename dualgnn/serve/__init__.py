@@ -1,7 +1,0 @@
-"""``dualgnn serve``: related products over HTTP from one model held in memory.
-
-* :mod:`dualgnn.serve.snapshot` loads one model (graph, vectors, Faiss indexes, explainer, cold-start pass) into an
-  immutable :class:`~dualgnn.serve.snapshot.Snapshot` and answers queries against it as plain dicts;
-* :mod:`dualgnn.serve.service` holds the current snapshot and swaps it atomically (reload, in-stock list);
-* :mod:`dualgnn.serve.app` is the thin FastAPI layer (the only module here that imports FastAPI).
-"""

@@ -1,0 +1,225 @@
+"""Serving: top-k related products from source vectors against a Faiss index of target vectors.
+
+``score(q, v) = source[q] . target[v]``: after a phone (its source vector) the nearest targets are cases, while
+a case's source vector points elsewhere. Everything here works in internal ids (rows of the catalog); external ids
+go through :class:`~dualgnn.ids.IdMap` in :meth:`Recommender.encode`. Cold-start products are appended to the
+catalog (ids ``n, n+1, ...``) so that one code path serves warm and new queries alike.
+
+>>> import numpy as np, pandas as pd
+>>> cat = pd.DataFrame({"product_id": ["phone", "case", "cable"], "title": ["P", "C", "K"]})
+>>> s = np.array([[0, 1], [1, 0], [1, 0]], np.float32); t = np.array([[1, 0], [0, 1], [0.5, 0.5]], np.float32)
+>>> ids, _ = Recommender(cat, s, t).recommend(np.array([0]), 1); ids.tolist()   # after the phone: the case
+[[1]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from dualgnn.errors import InputError
+from dualgnn.ids import IdMap
+from dualgnn.serving.index import Exclusion, TargetIndex
+
+#: In-stock lists whose indexes are kept per role (oldest dropped first): the current list and the one before, so
+#: a query still running on the previous list does not rebuild its index.
+MAX_STOCK_INDEXES = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filters:
+    """What may not be recommended. The query itself (and every basket item) is always excluded.
+
+    * ``exclude_same_category``: drop products whose full category path (leaf included) equals the query's.
+    * ``exclude_linked``: drop the query's co-purchase out-neighbours (what the shop already shows).
+    * ``in_stock``: internal ids that may be recommended; ``None`` = all.
+    """
+
+    exclude_same_category: bool = False
+    exclude_linked: bool = False
+    in_stock: np.ndarray | None = None
+
+
+class Recommender:
+    """Top-k over a catalog ``products`` (row i = internal id i) with ``source``/``target`` of shape ``(n, d)``.
+
+    ``linked`` is the ``(n, n)`` co-purchase adjacency (row q = q's out-neighbours) for ``exclude_linked``;
+    ``ids`` the catalog's :class:`IdMap` if one exists already (building one for 1M products takes a second).
+    Indexes are built lazily on first use, for the filter set in use; ``index_kind`` and ``num_queries`` choose
+    the Faiss index (see :func:`dualgnn.serving.index.choose_kind`).
+    """
+
+    def __init__(self, products: pd.DataFrame, source: np.ndarray, target: np.ndarray, *,
+                 linked: sp.csr_matrix | None = None, index_kind: str = "auto", num_queries: int | None = None,
+                 threads: int = 0, ids: IdMap | None = None) -> None:
+        if len(products) == 0:
+            raise InputError("the catalog has no products: nothing to recommend")
+        if not (len(products) == len(source) == len(target)):
+            raise InputError(f"{len(products)} products but {len(source)} source and {len(target)} target vectors",
+                             hint="the model was trained on another catalog; retrain it on this graph")
+        if source.shape[1] != target.shape[1]:
+            raise InputError(f"source vectors are {source.shape[1]}-d but target vectors {target.shape[1]}-d")
+        self.products = products.reset_index(drop=True)
+        self.source = np.ascontiguousarray(source, dtype=np.float32)
+        self.target = np.ascontiguousarray(target, dtype=np.float32)
+        self.linked = linked
+        self.index_opts = {"kind": index_kind, "num_queries": num_queries, "online": False, "threads": threads}
+        self.ids = ids if ids is not None else IdMap(self.products["product_id"].to_numpy())
+        self._target_rows = np.arange(len(products))  # products that may be recommended (cold ones opt in)
+        self._indexes: dict[tuple, TargetIndex] = {}
+        self._last_stock: tuple | None = None
+        self._category_codes()
+
+    def _category_codes(self) -> None:
+        cats = self.products["category"] if "category" in self.products else pd.Series([""] * len(self.products))
+        codes, uniques = pd.factorize(cats.fillna("").astype(str))
+        codes[(cats.fillna("").astype(str) == "").to_numpy()] = -1  # no category never matches another
+        self.category = codes.astype(np.int64)
+        self._category_index = pd.Index(uniques, dtype=object)
+
+    def category_codes(self, categories) -> np.ndarray:
+        """Codes of ``self.category`` for category paths of products outside the catalog; -1: matches none."""
+        values = pd.Series(categories, dtype=object).fillna("").astype(str).to_numpy()
+        return np.where(values == "", -1, self._category_index.get_indexer(values)).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def plan(self, num_queries: int | None, *, online: bool = False) -> None:
+        """Tell ``auto`` how many queries are coming: a handful never justify building an HNSW graph. ``online``:
+        one at a time and without end (a server), so per-query latency decides (see :func:`choose_kind`)."""
+        self.index_opts.update(num_queries=num_queries, online=online)
+
+    def prepare(self, in_stock: np.ndarray | None = None) -> None:
+        """Build the indexes of both roles for ``in_stock`` now, so that no query pays for (or races on) building."""
+        for role in ("target", "source"):
+            self._index(role, in_stock)
+
+    @property
+    def index_kind(self) -> str:
+        """Kind of the (first) index built so far, "" before the first search."""
+        return next(iter(self._indexes.values())).kind if self._indexes else ""
+
+    def encode(self, product_ids, *, source: str | None = None) -> np.ndarray:
+        """Internal ids of external ``product_ids``; :class:`UnknownIdError` names the first unknown one."""
+        return self.ids.encode(product_ids, source=source)
+
+    def add_products(self, products: pd.DataFrame, source: np.ndarray, target: np.ndarray, *,
+                     as_targets: bool = False) -> np.ndarray:
+        """Append new (cold-start) products; returns their internal ids. ``as_targets`` lets warm queries get them."""
+        clash = [p for p in products["product_id"].astype(str) if p in self.ids]
+        if clash:
+            raise InputError(f"new product {clash[0]!r} is already in the catalog ({len(clash)} such ids)",
+                             hint="query warm products with --product; --new-products is for unseen products")
+        start = len(self)
+        self.products = pd.concat([self.products, products], ignore_index=True)
+        self.source = np.concatenate([self.source, np.asarray(source, np.float32)])
+        self.target = np.concatenate([self.target, np.asarray(target, np.float32)])
+        self.ids = IdMap(self.products["product_id"].to_numpy())
+        self._category_codes()
+        new = np.arange(start, len(self))
+        if as_targets:
+            self._target_rows = np.concatenate([self._target_rows, new])
+        self._indexes.clear()
+        self._last_stock = None
+        return new
+
+    def _index(self, role: str, in_stock: np.ndarray | None) -> TargetIndex:
+        """The index of ``role`` ("target" or "source") vectors over recommendable products."""
+        if in_stock is None:
+            rows, stock_key = self._target_rows, None
+        else:
+            rows, stock_key = self._stock_rows(in_stock)
+        if len(rows) == 0:
+            raise InputError("no product may be recommended: the in-stock list matches none of the catalog")
+        key = (role, stock_key)
+        if key not in self._indexes:
+            vectors = self.target if role == "target" else self.source
+            stock_keys = [key_ for key_ in self._indexes if key_[0] == role and key_[1] is not None]
+            for old in stock_keys[:max(0, len(stock_keys) + 1 - MAX_STOCK_INDEXES)]:
+                self._indexes.pop(old, None)  # a server replacing its in-stock list must not pile up indexes
+            self._indexes[key] = TargetIndex(vectors[rows], ids=rows, **self.index_opts)
+        return self._indexes[key]
+
+    def _stock_rows(self, in_stock: np.ndarray) -> tuple[np.ndarray, bytes]:
+        """Recommendable rows of an in-stock array and their index key, remembered for the last array object: a
+        server passes the same one with every query, and intersecting 50,000 ids took 60 ms per query."""
+        last = self._last_stock
+        if last is not None and last[0] is in_stock:
+            return last[1], last[2]
+        rows = np.intersect1d(self._target_rows, in_stock)
+        self._last_stock = (in_stock, rows, rows.tobytes())  # one assignment: safe with concurrent queries
+        return rows, self._last_stock[2]
+
+    def exclusion(self, members: list[np.ndarray], filters: Filters,
+                  categories: np.ndarray | None = None) -> Exclusion:
+        """The exclusion for query rows whose members (the query, or a basket's items) are ``members[row]``.
+
+        ``categories`` (b,) adds one category code per row (a query outside the catalog: see
+        :meth:`category_codes`). Pairs are encoded as ``row * N + id`` int64 keys so one ``np.isin`` tests a whole
+        candidate block.
+        """
+        n_all, lengths = len(self), np.array([len(m) for m in members])
+        flat = np.concatenate(members).astype(np.int64) if len(members) else np.zeros(0, np.int64)
+        rows = np.repeat(np.arange(len(members)), lengths)
+        drop_rows, drop_ids = [rows], [flat]
+        if filters.exclude_linked and self.linked is not None:
+            warm = flat < self.linked.shape[0]  # cold products have no links
+            sub = self.linked[flat[warm]]
+            drop_rows.append(np.repeat(rows[warm], np.diff(sub.indptr)))
+            drop_ids.append(sub.indices.astype(np.int64))
+        id_keys = np.unique(np.concatenate(drop_rows) * n_all + np.concatenate(drop_ids))
+        cat_keys, n_cat = None, int(self.category.max()) + 2
+        if filters.exclude_same_category:
+            c, r = self.category[flat], rows
+            if categories is not None:
+                c, r = np.concatenate([c, categories]), np.concatenate([r, np.arange(len(members))])
+            cat_keys = np.unique(r[c >= 0] * n_cat + c[c >= 0])
+        category = self.category
+
+        def exclude(batch_rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
+            r = batch_rows[:, None].astype(np.int64)
+            drop = np.isin(r * n_all + cand, id_keys)
+            if cat_keys is not None:
+                cc = np.where(cand >= 0, category[np.maximum(cand, 0)], -1)
+                drop |= (cc >= 0) & np.isin(r * n_cat + cc, cat_keys)
+            return drop
+
+        return exclude
+
+    def search(self, vectors: np.ndarray, members: list[np.ndarray], k: int, filters: Filters = Filters(), *,
+               role: str = "target", categories: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` for query ``vectors (b, d)`` whose own products are ``members``: ``(ids, scores)`` (b, k).
+
+        ``categories``: the rows' own category codes when the queries are not catalog products (cold start)."""
+        # A fixed over-fetch (not one sized by the batch's largest exclusion) keeps batch == single also for
+        # approximate indexes, whose answer depends on how many results are asked for; re-fetching fills gaps.
+        exclude = self.exclusion(members, filters, categories)
+        return self._index(role, filters.in_stock).search(vectors, k, exclude=exclude, extra=k + 8)
+
+    def recommend(self, queries: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
+        """"Customers also bought": ``source[q] . target[v]`` top ``k`` per query ``(b,)`` -> ``(b, k)`` ids, scores."""
+        queries = np.asarray(queries, dtype=np.int64)
+        return self.search(self.source[queries], [q[None] for q in queries], k, filters)
+
+    def similar(self, queries: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
+        """"Similar items": ``source[q] . source[v]`` (same role, so symmetric), top ``k`` per query."""
+        queries = np.asarray(queries, dtype=np.int64)
+        return self.search(self.source[queries], [q[None] for q in queries], k, filters, role="source")
+
+    def basket(self, items: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
+        """"Complete the basket": one ranking for several products, basket items excluded. Shapes ``(1, k)``.
+
+        The query vector is the mean of the items' L2-normalised source vectors, so a target's score is the
+        average of its per-item scores ``mean_i s_i . t_v`` (one index search, and no single item dominates by
+        vector length). Filters apply per item: linked to any item, or in any item's category, is excluded.
+        """
+        items = np.unique(np.asarray(items, dtype=np.int64))
+        if len(items) == 0:
+            raise InputError("the basket is empty")
+        s = self.source[items]
+        s = s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-12)
+        return self.search(s.mean(axis=0, keepdims=True), [items], k, filters)

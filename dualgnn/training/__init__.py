@@ -1,0 +1,1 @@
+"""Training: the loop, its steps, losses, edge hiding, checkpoints and the process's memory policy."""

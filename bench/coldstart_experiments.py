@@ -6,7 +6,10 @@ Appends to bench/results/coldstart_experiments.jsonl.
 """
 from __future__ import annotations
 
-import argparse, json, sys, time
+import argparse
+import json
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +25,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from dualgnn.model.coldstart import cold_start_embeddings
     from dualgnn.config import TrainConfig
     from dualgnn.metrics import rank_targets
+    from dualgnn.model.coldstart import cold_start_embeddings
+    from dualgnn.model.embed import training_graph
     from dualgnn.scoring import EmbeddingScorer, adjacency
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.training.loop import train, training_graph
+    from dualgnn.training.loop import train
 
     graph, feats = load_data(a.data)
     split = make_split(graph, SplitSettings(kind="node"))

@@ -52,11 +52,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from dualgnn.artifacts import load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.features.build import Features
-    from dualgnn.model.encoder import NodeInputs, build_model
-    from dualgnn.training.steps import TrainEdges, chunked_loss, full_batch_size, id_mask
+    from dualgnn.features.store import Features
+    from dualgnn.model.embed import training_graph
+    from dualgnn.model.encoder import build_model
+    from dualgnn.model.inputs import NodeInputs
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.training.loop import make_optimizer, training_graph
+    from dualgnn.training.chunked import chunked_loss
+    from dualgnn.training.optim import make_optimizer
+    from dualgnn.training.steps import TrainEdges, full_batch_size, id_mask
 
     graph, features = load_graph(args.graph), Features.load(args.graph)
     split = make_split(graph, SplitSettings())

@@ -15,7 +15,7 @@ neighbour-sampled mini-batches. To claim a speed-up we need the textbook DGL pip
   ``batch_loss``'s candidate heuristics become.
 
 No leakage: message passing, positives and co-view pairs come only from the split's training edges
-(:func:`dualgnn.training.loop.training_graph`). As in our own trainer, a batch's own edges are not removed from its
+(:func:`dualgnn.model.embed.training_graph`). As in our own trainer, a batch's own edges are not removed from its
 message-passing graph (``exclude=None``): both are transductive over the training graph, so they compare fairly.
 
     python bench/reference.py scratch/ref/g100k --budget 180 --threads 1
@@ -35,13 +35,15 @@ import torch
 from dualgnn._dgl_compat import dgl
 from dualgnn.artifacts import load_graph
 from dualgnn.config import TrainConfig
-from dualgnn.features.build import Features
-from dualgnn.training.losses import loss_weights, softmax_loss
-from dualgnn.model.encoder import NodeInputs, build_model
-from dualgnn.training.steps import TrainEdges, id_mask
+from dualgnn.features.store import Features
+from dualgnn.model.embed import embed_all, training_graph
+from dualgnn.model.encoder import build_model
+from dualgnn.model.inputs import NodeInputs
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.training.loop import embed_all, training_graph, validation_score
+from dualgnn.training.loop import validation_score
+from dualgnn.training.losses import loss_weights, softmax_loss
+from dualgnn.training.steps import TrainEdges, id_mask
 
 FANOUTS = (20, 10, 10)
 BATCH_SIZE = 1024

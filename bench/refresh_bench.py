@@ -64,7 +64,7 @@ def make_model(graph_dir: Path, out: Path, steps: int) -> None:
     """The library calls of `dualgnn train` (production split, served over every edge), with a step budget."""
     from dualgnn.artifacts import graph_fingerprint, load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.features.build import Features
+    from dualgnn.features.store import Features
     from dualgnn.model.catalog import write_catalog
     from dualgnn.model.io import save_model
     from dualgnn.split import make_split, production_settings, whole_graph

@@ -49,11 +49,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from dualgnn.artifacts import load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.features.build import Features
-    from dualgnn.model.encoder import NodeInputs, build_model
-    from dualgnn.training.steps import TrainEdges, chunked_loss, id_mask
+    from dualgnn.features.store import Features
+    from dualgnn.model.embed import training_graph
+    from dualgnn.model.encoder import build_model
+    from dualgnn.model.inputs import NodeInputs
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.training.loop import training_graph
+    from dualgnn.training.chunked import chunked_loss
+    from dualgnn.training.steps import TrainEdges, id_mask
 
     graph, features = load_graph(args.graph), Features.load(args.graph)
     split = make_split(graph, SplitSettings())
@@ -65,14 +67,14 @@ def main() -> None:
     inputs = NodeInputs.from_features(features)
     model = build_model(config, inputs)
     try:
-        from dualgnn.training.loop import make_optimizer
+        from dualgnn.training.optim import make_optimizer
     except ImportError:  # versions before make_optimizer
         def make_optimizer(m, c):
             return torch.optim.Adam(m.parameters(), lr=c.lr)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     try:  # as the trainer: the optimiser state exists before the first step
-        from dualgnn.training.loop import init_optimizer_state
+        from dualgnn.training.optim import init_optimizer_state
 
         init_optimizer_state(optimizer)
     except ImportError:  # versions before it

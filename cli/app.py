@@ -7,12 +7,26 @@ import sys
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from dualgnn.errors import DualGNNError
+from dualgnn.errors import DualGNNError, SettingsError
 from dualgnn.training.memory import use_huge_pages
+
+
+class _Commands(TyperGroup):
+    """The command group: a :class:`SettingsError` from any command is a bad option (exit code 2, naming the option
+    when it is known), as Typer's own checks are; every settings object validates itself, so no command wraps it."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise typer.BadParameter(str(exc), param_hint=exc.option) from exc
+
 
 app = typer.Typer(
     name="dualgnn",
+    cls=_Commands,
     help="Directed 'customers also bought' recommendations with a dual-embedding graph neural network.",
     no_args_is_help=True,
     add_completion=False,
@@ -23,13 +37,15 @@ err_console = Console(stderr=True)
 
 def _register() -> None:
     # Imported here so `dualgnn --help` stays fast and a broken optional module names itself clearly.
-    from cli import commands_build  # noqa: F401
-    from cli import commands_evaluate  # noqa: F401
-    from cli import commands_recommend  # noqa: F401
-    from cli import commands_refresh  # noqa: F401
-    from cli import commands_serve  # noqa: F401
-    from cli import commands_synth  # noqa: F401
-    from cli import commands_train  # noqa: F401
+    from cli import (
+        commands_build,  # noqa: F401
+        commands_evaluate,  # noqa: F401
+        commands_recommend,  # noqa: F401
+        commands_refresh,  # noqa: F401
+        commands_serve,  # noqa: F401
+        commands_synth,  # noqa: F401
+        commands_train,  # noqa: F401
+    )
 
 
 def _terminate(signum, frame) -> None:  # noqa: ARG001 - signal handler signature

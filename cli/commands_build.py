@@ -41,20 +41,14 @@ def build_graph_command(
 ) -> None:
     """Read products and interactions, build the product graph and features, write an artifact directory."""
     from dualgnn.build import BuildInputs, build_artifacts
-    from dualgnn.features.build import FeatureSettings
+    from dualgnn.features.settings import FeatureSettings
 
     event_settings = None
     if events:
         from dualgnn.sources.events import EventSettings
 
-        try:
-            event_settings = EventSettings(window=window_days * 86400.0, min_support=min_support)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-    try:
-        settings = FeatureSettings(encoder=encoder, model_path=model_path)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        event_settings = EventSettings(window=window_days * 86400.0, min_support=min_support)
+    settings = FeatureSettings(encoder=encoder, model_path=model_path)
     inputs = BuildInputs(amazon=tuple(amazon or ()), products=products, copurchase=copurchase, coview=coview,
                          events=tuple(events or ()), event_settings=event_settings)
     summary = build_artifacts(inputs, out, settings, progress=not quiet)
@@ -81,8 +75,8 @@ def info_command(
     """Show what an artifact directory holds: counts, inputs, settings; for a model, what it learnt from."""
     import json
 
-    from dualgnn.outputs import MANIFEST  # not dualgnn.artifacts: info must not pay for pandas
     from dualgnn.errors import ArtifactError
+    from dualgnn.outputs import MANIFEST  # not dualgnn.artifacts: info must not pay for pandas
 
     path = directory / MANIFEST
     if not directory.is_dir():

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from cli.app import app
-from cli.options import ArtifactsDir, Quiet, SplitSeed, SplitShares, parse_shares
+from cli.options import ArtifactsDir, ModelSeed, Quiet, SplitSeed, SplitShares, Threads, set_threads
 
 console = Console()
 
@@ -37,33 +37,33 @@ def evaluate_command(
              "Default: all but the -plain ones.")] = None,
     split: SplitShares = None,
     split_seed: SplitSeed = 0,
-    seed: Annotated[Optional[int], typer.Option(
-        "--seed", help="Seed of the GNN rows' models (initialisation, batches); default: the preset's.")] = None,
+    seed: ModelSeed = None,
     max_queries: Annotated[Optional[int], typer.Option(
-        help="Sample this many held-out pairs per protocol (seeded) to bound the time.")] = None,
+        min=1, help="Sample this many held-out pairs per protocol (seeded) to bound the time.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Training budget (epochs) of every GNN row; default: the default preset's.")] = None,
+        min=1, help="Training budget (epochs) of every GNN row; default: the default preset's.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Report directory for report.json and report.png (default ARTIFACTS/eval).")] = None,
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Evaluate every method on the same seeded splits: HR@k, MRR@k, direction accuracy/AUC, coverage."""
     from dualgnn.artifacts import load_graph
+    from dualgnn.evaluation.report import (
+        REPORT_FILES,
+        is_report_file,
+        render_notes,
+        render_tables,
+        write_partial,
+        write_report,
+    )
     from dualgnn.evaluation.run import evaluate
     from dualgnn.outputs import claim_output
-    from dualgnn.evaluation.report import (
-        REPORT_FILES, is_report_file, render_notes, render_tables, write_partial, write_report,
-    )
-    from dualgnn.split import SplitSettings
+    from dualgnn.split import EVAL_SHARES, SplitSettings, parse_shares
 
-    try:
-        settings = SplitSettings(kind="edge", ratios=parse_shares(split), seed=split_seed)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--split") from exc
-    if max_queries is not None and max_queries < 1:
-        raise typer.BadParameter("--max-queries must be >= 1")
-    if epochs is not None and epochs < 1:
-        raise typer.BadParameter("--epochs must be >= 1")
+    shares = parse_shares(split) if split is not None else EVAL_SHARES
+    settings = SplitSettings(kind="edge", ratios=shares, seed=split_seed)
+    set_threads(threads)
 
     out = out or Path(artifacts) / "eval"
     inputs = [model] if model is not None else []
@@ -89,7 +89,7 @@ def evaluate_command(
 
 def _load_features(artifacts: Path):
     """The artifact's features, or None (then text kNN and the GNN rows are unavailable)."""
-    from dualgnn.features.build import Features
+    from dualgnn.features.store import Features
 
     if not any((Path(artifacts) / name).exists() for name in ("features.npz", "features.json")):
         return None

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.app import app
-from cli.options import ArtifactsDir, ModelDir, Quiet, Threads
+from cli.options import ArtifactsDir, Index, IndexKind, ModelDir, Quiet, Threads
 
 console = Console()
 MAX_PRINTED_QUERIES = 20  # beyond this a terminal table is unreadable: write a file with --out
@@ -46,9 +46,7 @@ def recommend_command(
     ] = False,
     in_stock: Annotated[Optional[Path], typer.Option(
         "--in-stock", help="Recommend only ids listed in this file (one per line).")] = None,
-    index: Annotated[str, typer.Option(
-        "--index", help="Faiss index: auto (exact for small catalogs or few queries, else HNSW), exact, hnsw, ivf.")
-    ] = "auto",
+    index: IndexKind = Index.auto,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Name the strongest supporting graph path (or 'metadata') per recommendation.")] = False,
     out: Annotated[Optional[Path], typer.Option(
@@ -58,21 +56,17 @@ def recommend_command(
 ) -> None:
     """Recommend products: after each query product, the k products customers are most likely to buy next."""
     from dualgnn.outputs import claim_output
-    from dualgnn.serving.tables import is_recommendation_table, table_format, write_table
     from dualgnn.serving.run import RecommendRequest
+    from dualgnn.serving.tables import is_recommendation_table, table_format, write_table
 
     if out is not None:
         table_format(out)  # fail on a bad extension before any work
     items = tuple(b.strip() for b in basket.split(",") if b.strip()) if basket else ()
-    try:
-        req = RecommendRequest(
-            artifacts=artifacts, model_dir=model, products=tuple(product or ()), products_file=products_file,
-            all_products=all_products, basket=items,
-            similar=similar, brands=brands, new_products=new_products, new_as_targets=new_as_targets, k=k,
-            exclude_same_category=exclude_same_category, exclude_linked=exclude_linked, in_stock=in_stock,
-            index_kind=index, explain=explain, threads=threads)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    req = RecommendRequest(
+        artifacts=artifacts, model_dir=model, products=tuple(product or ()), products_file=products_file,
+        all_products=all_products, basket=items, similar=similar, brands=brands, new_products=new_products,
+        new_as_targets=new_as_targets, k=k, exclude_same_category=exclude_same_category,
+        exclude_linked=exclude_linked, in_stock=in_stock, index_kind=index.value, explain=explain, threads=threads)
 
     if out is None:
         result = _run(req, all_products and not quiet)

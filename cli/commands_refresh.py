@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.app import app
-from cli.options import ArtifactsDir, ModelDir, OutDir, Quiet, Threads
+from cli.options import ArtifactsDir, ModelDir, OutDir, Quiet, Threads, set_threads
 
 console = Console()
 
@@ -18,7 +18,7 @@ def refresh_command(
     artifacts: ArtifactsDir,
     model: ModelDir,
     out: OutDir,
-    threads: Threads = 2,
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Re-embed a changed catalog with a trained model's weights, in minutes and without training.
@@ -27,18 +27,15 @@ def refresh_command(
     through their metadata and edges, removed ones are gone, changed metadata is re-encoded. Writes a model
     directory that recommend, serve and a later refresh use like any other.
     """
-    import torch
-
     from dualgnn.artifacts import graph_fingerprint, load_graph
-    from dualgnn.features.build import Features
+    from dualgnn.features.store import Features
     from dualgnn.model.catalog import read_catalog, write_catalog
     from dualgnn.model.io import load_model, save_model
-    from dualgnn.outputs import claim_output
     from dualgnn.model.refresh import check_same_encoding, refresh_model
+    from dualgnn.outputs import claim_output
     from dualgnn.split import whole_graph
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     started = time.perf_counter()
     with claim_output(out, kind="model", inputs=[artifacts, model]):
         loaded, record = load_model(model), read_catalog(model)

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.app import app
-from cli.options import ArtifactsDir, ModelDir
+from cli.options import ArtifactsDir, Index, IndexKind, ModelDir
 
 
 @app.command("serve")
@@ -25,9 +25,7 @@ def serve_command(
     in_stock: Annotated[Optional[Path], typer.Option(
         "--in-stock", help="Ids that may be recommended with in_stock_only (one per line); "
                            "replace it at run time with PUT /admin/in-stock.")] = None,
-    index: Annotated[str, typer.Option(
-        "--index", help="Faiss index: auto (exact for small catalogs, else HNSW: a server answers one query at a "
-                        "time), exact, hnsw, ivf.")] = "auto",
+    index: IndexKind = Index.auto,
     threads: Annotated[int, typer.Option(
         "--threads", min=0, max=512, help="CPU threads per request for torch and Faiss (0 = all cores; 1 keeps "
                                           "concurrent requests from fighting over the cores).")] = 1,
@@ -42,8 +40,6 @@ def serve_command(
     from dualgnn.artifacts import read_manifest
     from dualgnn.serving.load import read_id_file
 
-    if index not in ("auto", "exact", "hnsw", "ivf"):
-        raise typer.BadParameter(f"must be auto, exact, hnsw or ivf, not {index!r}", param_hint="--index")
     read_manifest(artifacts)  # a wrong path ends here, before a port is taken
     read_manifest(model, kind="model")
     stock = read_id_file(in_stock)[0] if in_stock is not None else None
@@ -59,7 +55,7 @@ def serve_command(
     from dualgnn.serving.http.service import Service
 
     sock = _listen(host, port)  # before the model loads: a port in use is a plain error, exit 1
-    service = Service(artifacts, model, in_stock=stock, index_kind=index, threads=threads, log=_log)
+    service = Service(artifacts, model, in_stock=stock, index_kind=index.value, threads=threads, log=_log)
     config = uvicorn.Config(build_app(service), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 

@@ -43,16 +43,11 @@ def synth_command(
     """
     from dualgnn.outputs import claim_output
     from dualgnn.synth.catalog import SynthSettings, generate
-    from dualgnn.synth.write import write_catalog
-    from dualgnn.synth.write import catalog_files, is_synth_file
+    from dualgnn.synth.write import catalog_files, is_synth_file, write_catalog
 
-    try:
-        settings = SynthSettings(n_products=products, seed=seed, with_events=events,
-                                 events_per_product=events_per_product,
-                                 copurchase_per_product=copurchase_per_product,
-                                 coview_per_product=coview_per_product)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    settings = SynthSettings(n_products=products, seed=seed, with_events=events,
+                             events_per_product=events_per_product, copurchase_per_product=copurchase_per_product,
+                             coview_per_product=coview_per_product)
     started = time.perf_counter()
     with claim_output(out, files=catalog_files(fmt.value, compress, events), is_ours=is_synth_file):
         catalog = generate(settings)

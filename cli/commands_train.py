@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from cli.app import app
-from cli.options import ArtifactsDir, OutDir, Quiet, SplitSeed, SplitShares, Threads, parse_shares
+from cli.options import ArtifactsDir, ModelSeed, OutDir, Quiet, SplitSeed, SplitShares, Threads, set_threads
 
 console = Console()
 
@@ -24,7 +23,7 @@ def train_command(
     dim: Annotated[Optional[int], typer.Option(help="Embedding size.")] = None,
     loss: Annotated[Optional[str], typer.Option(help="Loss: softmax, warp or paper.")] = None,
     aggregation: Annotated[Optional[str], typer.Option(help="Neighbour aggregation: weighted, sum, mean or attention.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed for initialisation and batches.")] = None,
+    seed: ModelSeed = None,
     validation: Annotated[float, typer.Option(
         "--validation", help="Production training (the default): the seeded share of co-purchase edges kept back "
         "to decide when to stop; the model learns from all the others, and its served vectors propagate over "
@@ -38,7 +37,7 @@ def train_command(
     fast_alloc: Annotated[bool, typer.Option(
         "--fast-alloc", help="Keep freed memory for reuse instead of returning it to the system: big catalogs "
         "train faster but peak higher (measured in README \"Performance\").")] = False,
-    threads: Threads = 2,
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Train the dual-embedding GNN and write a model directory.
@@ -47,73 +46,19 @@ def train_command(
     (--validation) and serves vectors propagated over all edges. --split trains a model for `dualgnn evaluate
     --model` instead: the split's test edges never reach it.
     """
-    import torch
+    from dualgnn.split import parse_shares
+    from dualgnn.training.run import TrainRequest, run_train
 
-    from dualgnn.artifacts import graph_fingerprint, load_graph
-    from dualgnn.config import TrainConfig
-    from dualgnn.evaluation.run import load_or_make_split
-    from dualgnn.features.build import Features
-    from dualgnn.model.catalog import write_catalog
-    from dualgnn.model.io import save_model
-    from dualgnn.outputs import claim_output
-    from dualgnn.split import SplitSettings, production_settings, whole_graph
-    from dualgnn.training.loop import train
-
-    if threads > 0:
-        torch.set_num_threads(threads)
     overrides = {k: v for k, v in dict(epochs=epochs, num_layers=layers, hidden_dim=dim, loss=loss,
                                        aggregation=aggregation, seed=seed).items() if v is not None}
-    production = split is None and split_kind == "edge"
-    try:
-        config = TrainConfig.preset(preset, **overrides)
-        if production:
-            settings = production_settings(validation, split_seed)
-        else:
-            settings = SplitSettings(kind=split_kind, ratios=parse_shares(split), seed=split_seed)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
-    with claim_output(out, kind="model", inputs=[artifacts]):
-        graph = load_graph(artifacts)
-        features = Features.load(artifacts)
-        chosen = load_or_make_split(graph, settings, artifacts)
-        # Checkpoints live beside the model directory (which is replaced atomically at the end), so --resume finds
-        # them; they record the graph, features and split they were made on.
-        work = out.with_name(f".{out.name}.training")
-        learnt = training_summary(graph, chosen, production)
-        if not quiet:
-            console.print(describe_training(preset, graph.num_products, learnt), highlight=False, markup=False)
-        result = train(graph, features, chosen, config, out_dir=work, resume=resume, progress=not quiet,
-                       fast_alloc=fast_alloc, serve_split=whole_graph(graph) if production else None)
-        # The split goes inside the same atomic swap: evaluate checks a model is scored on the split it learnt from.
-        # What refresh needs (ids, served edges, features reference) is kept beside the weights.
-        served = graph.copurchase if production else chosen.train_copurchase
-        save_model(out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
-                   extra=[lambda d: chosen.save(d / "split.npz"), lambda d: write_catalog(d, graph, features, served)],
-                   training=learnt)
-        shutil.rmtree(work, ignore_errors=True)
-    if len(chosen.val_copurchase):
-        summary = f"best validation HR@10 {result.best_val:.4f} at epoch {result.best_epoch}"
+    req = TrainRequest(artifacts=artifacts, out=out, preset=preset, overrides=overrides, validation=validation,
+                       split=parse_shares(split) if split is not None else None, split_seed=split_seed,
+                       split_kind=split_kind, resume=resume, fast_alloc=fast_alloc, progress=not quiet)
+    set_threads(threads)
+    say = (lambda line: None) if quiet else (lambda line: console.print(line, highlight=False, markup=False))
+    done = run_train(req, say)
+    if done.validation_edges:
+        summary = f"best validation HR@10 {done.best_val:.4f} at epoch {done.best_epoch}"
     else:
-        summary = f"no validation edges: kept epoch {result.best_epoch}, the lowest training loss"
-    console.print(f"{summary} ({len(result.history)} epochs run) -> {out}", highlight=False, markup=False)
-
-
-def training_summary(graph, split, production: bool) -> dict:
-    """What the model learns from, for the manifest, `dualgnn info` and the first printed line."""
-    return {"purpose": "production" if production else "evaluation",
-            "split": {"kind": split.settings.kind, "shares": list(split.settings.ratios), "seed": split.settings.seed},
-            "edges_learnt": len(split.train_copurchase), "validation_edges": len(split.val_copurchase),
-            "held_out_edges": len(split.test_copurchase) if not production else 0,
-            "served_graph_edges": len(graph.copurchase) if production else len(split.train_copurchase)}
-
-
-def describe_training(preset: str, products: int, learnt: dict) -> str:
-    if learnt["purpose"] == "production":
-        return (f"training the {preset} preset to ship, on {products:,} products: learns from "
-                f"{learnt['edges_learnt']:,} co-purchase edges, {learnt['validation_edges']:,} kept back to decide "
-                f"when to stop; the served vectors use all {learnt['served_graph_edges']:,}")
-    return (f"training the {preset} preset for evaluation, on {products:,} products: learns from "
-            f"{learnt['edges_learnt']:,} co-purchase edges; {learnt['held_out_edges']:,} held out for "
-            f"`dualgnn evaluate --model` ({learnt['split']['kind']} split {learnt['split']['shares']}, "
-            f"seed {learnt['split']['seed']})")
+        summary = f"no validation edges: kept epoch {done.best_epoch}, the lowest training loss"
+    console.print(f"{summary} ({done.epochs_run} epochs run) -> {out}", highlight=False, markup=False)

@@ -92,7 +92,7 @@ def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *
     ``out_dir`` is checked first (dualgnn.outputs): it may only be absent, empty or an earlier graph artifact, and
     never one of the inputs.
     """
-    from dualgnn.features.build import FeatureSettings
+    from dualgnn.features.settings import FeatureSettings
 
     feature_settings = feature_settings or FeatureSettings()
     with claim_output(out_dir, kind="graph", inputs=inputs.paths()):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from dualgnn.errors import SettingsError
+
 AGGREGATIONS = ("sum", "mean", "weighted", "attention")
 LOSSES = ("paper", "softmax", "warp")
 MODES = ("auto", "full", "sampled")
@@ -119,7 +121,7 @@ class TrainConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise SettingsError(message)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -131,7 +133,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+            raise SettingsError(f"unknown TrainConfig fields: {sorted(unknown)}")
         return cls(**d)
 
     def replace(self, **overrides) -> "TrainConfig":
@@ -141,7 +143,7 @@ class TrainConfig:
     def preset(cls, name: str, **overrides) -> "TrainConfig":
         """A named preset with ``overrides`` applied. Changing ``num_layers`` alone adapts ``fanouts``."""
         if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+            raise SettingsError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         base = dict(PRESETS[name])
         if "num_layers" in overrides and "fanouts" not in overrides:
             paper_fanouts = (20, 10, 10, 10, 10, 10, 10, 10)

@@ -35,6 +35,15 @@ class DualGNNError(Exception):
         return text
 
 
+class SettingsError(DualGNNError, ValueError):
+    """A setting out of range or of the wrong kind. Every validated settings object raises it, so the CLI has one
+    way to report a bad option (exit code 2, naming ``option`` when it is known); it is a ``ValueError`` too."""
+
+    def __init__(self, message: str, *, option: str | None = None, hint: str | None = None) -> None:
+        self.option = option
+        super().__init__(message, hint=hint)
+
+
 class InputError(DualGNNError):
     """An input file is missing, empty, unreadable or lacks what is needed."""
 

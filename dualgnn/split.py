@@ -11,15 +11,28 @@ No leakage: only ``train_copurchase`` and ``train_coview`` may feed message pass
 from __future__ import annotations
 
 import hashlib
-
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dualgnn.artifacts import read_npz, write_npz
-from dualgnn.errors import ArtifactError
+from dualgnn.errors import ArtifactError, SettingsError
 from dualgnn.graph import Edges, ProductGraph
+
+#: The evaluation split's train / validation / test shares (`dualgnn evaluate`, `train --split`).
+EVAL_SHARES = (0.75, 0.05, 0.20)
+
+
+def parse_shares(text: str) -> tuple[float, float, float]:
+    """``"0.75,0.05,0.2"`` -> (0.75, 0.05, 0.2); anything else is a :class:`SettingsError` naming ``--split``."""
+    try:
+        shares = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) != 3:
+        raise SettingsError(f"{text!r} is not three comma-separated shares, e.g. 0.75,0.05,0.2", option="--split")
+    return shares  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,16 +44,17 @@ class SplitSettings:
     """
 
     kind: str = "edge"
-    ratios: tuple[float, float, float] = (0.75, 0.05, 0.20)
+    ratios: tuple[float, float, float] = EVAL_SHARES
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("edge", "node"):
-            raise ValueError(f"split kind must be 'edge' or 'node', not {self.kind!r}")
+            raise SettingsError(f"split kind must be 'edge' or 'node', not {self.kind!r}")
         if len(self.ratios) != 3 or any(r < 0 for r in self.ratios) or abs(sum(self.ratios) - 1) > 1e-6:
-            raise ValueError(f"split ratios must be three non-negative shares summing to 1, not {self.ratios}")
+            raise SettingsError(f"split ratios must be three non-negative shares summing to 1, not {self.ratios}",
+                                option="--split")
         if self.ratios[0] <= 0:
-            raise ValueError("the training share must be positive")
+            raise SettingsError("the training share must be positive", option="--split")
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
 
 
@@ -108,7 +122,7 @@ def production_settings(validation: float = 0.05, seed: int = 0) -> SplitSetting
     """The split of a model a shop ships: every co-purchase edge is learnt from but a seeded ``validation`` slice,
     which only decides when to stop (and is propagated over when the served vectors are computed)."""
     if not 0 <= validation < 0.5:
-        raise ValueError(f"the validation share must be in [0, 0.5), not {validation}")
+        raise SettingsError(f"the validation share must be in [0, 0.5), not {validation}", option="--validation")
     return SplitSettings(kind="edge", ratios=(1.0 - validation, validation, 0.0), seed=seed)
 
 
@@ -148,3 +162,28 @@ def make_split(graph: ProductGraph, settings: SplitSettings) -> Split:
     train_cv = cv.subset((part[cv.src] == 0) & (part[cv.dst] == 0))
     cold = np.sort(np.concatenate([va_nodes, te_nodes])).astype(np.int64)
     return Split(settings, train_cp, val_cp, test_cp, train_cv, cold=cold, fingerprint=graph_fingerprint(graph))
+
+
+def split_path(directory: str | Path, settings: SplitSettings) -> Path:
+    """Where a split with ``settings`` is saved, e.g. ``split-edge-0.75-0.05-0.2-seed0.npz``."""
+    ratios = "-".join(f"{r:g}" for r in settings.ratios)
+    return Path(directory) / f"split-{settings.kind}-{ratios}-seed{settings.seed}.npz"
+
+
+def load_or_make_split(graph: ProductGraph, settings: SplitSettings, directory: str | Path | None) -> Split:
+    """The split saved in ``directory`` for ``settings`` (also ``split.npz``, the one ``dualgnn train`` writes, when
+    its settings match), or a new one, saved there. A saved split of another graph raises ArtifactError."""
+    if directory is None:
+        return make_split(graph, settings)
+    for path in (Path(directory) / "split.npz", split_path(directory, settings)):
+        if path.exists():
+            split = Split.load(path, graph=graph)
+            if _same_settings(split.settings, settings):
+                return split
+    split = make_split(graph, settings)
+    split.save(split_path(directory, settings))
+    return split
+
+
+def _same_settings(a: SplitSettings, b: SplitSettings) -> bool:
+    return a.kind == b.kind and a.seed == b.seed and np.allclose(a.ratios, b.ratios, atol=1e-9)

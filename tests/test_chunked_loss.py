@@ -3,8 +3,8 @@
 import torch
 
 from dualgnn.config import TrainConfig
+from dualgnn.training.chunked import chunked_loss
 from dualgnn.training.losses import batch_loss
-from dualgnn.training.steps import chunked_loss
 
 
 def _embeddings(seed: int = 0, n: int = 40):

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from dualgnn.model.coldstart import ColdStarter, embed_new_products
 from dualgnn.config import TrainConfig
-from dualgnn.model.encoder import NodeInputs
+from dualgnn.model.coldstart import ColdStarter, embed_new_products
+from dualgnn.model.embed import training_graph
+from dualgnn.model.inputs import NodeInputs
 from dualgnn.scoring import EmbeddingScorer
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.training.loop import train, training_graph
+from dualgnn.training.loop import train
 from tests.planted_graph import planted
 
 torch.set_num_threads(2)

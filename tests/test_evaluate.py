@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from dualgnn.evaluation.run import (
-    EvalReport, evaluate, load_or_make_split, make_tasks, split_path, transitive_extension,
-)
-from dualgnn.features.build import FeatureSettings, build_features
-from dualgnn.graph import Edges, build_graph
+from dualgnn.evaluation.protocols import make_tasks, transitive_extension
 from dualgnn.evaluation.report import render_tables, write_report
+from dualgnn.evaluation.run import EvalReport, evaluate
+from dualgnn.features.build import build_features
+from dualgnn.features.settings import FeatureSettings
+from dualgnn.graph import Edges, build_graph
 from dualgnn.sources.base import RawData
-from dualgnn.split import SplitSettings, make_split
+from dualgnn.split import SplitSettings, load_or_make_split, make_split, split_path
 from dualgnn.synth.catalog import SynthSettings, generate
 
 BASELINES = ["popularity", "cooccurrence", "cooccurrence-rev", "text-knn", "pagerank", "rp3beta", "ease", "item-knn"]

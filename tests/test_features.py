@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualgnn.features import text as text_encoders
 from dualgnn.errors import ArtifactError, InputError
-from dualgnn.features.build import Features, FeatureSettings, build_features, transform_new
+from dualgnn.features import text as text_encoders
+from dualgnn.features.build import build_features, transform_new
+from dualgnn.features.settings import FeatureSettings
+from dualgnn.features.store import Features
 from dualgnn.features.text import HashingEncoder, SentenceEncoder, product_text
 
 # Two jazz trumpet albums, a rock album, and a kitchen knife: the jazz pair must be each other's nearest text.

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from dualgnn.config import TrainConfig
+from dualgnn.model.embed import training_graph
+from dualgnn.model.encoder import build_model
 from dualgnn.model.fused_layer import BufferPool
+from dualgnn.model.inputs import NodeInputs
 from dualgnn.model.spmm import product_into
-from dualgnn.model.encoder import NodeInputs, build_model
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.training.loop import training_graph
 from tests.planted_graph import planted
 
 torch.set_num_threads(2)

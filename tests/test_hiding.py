@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from dualgnn.config import TrainConfig
-from dualgnn.training.hiding import EdgeHider
-from dualgnn.model.encoder import NodeInputs, build_model
+from dualgnn.model.embed import training_graph
+from dualgnn.model.encoder import build_model
+from dualgnn.model.inputs import NodeInputs
 from dualgnn.split import SplitSettings, make_split
-from dualgnn.training.loop import training_graph
+from dualgnn.training.hiding import EdgeHider
 from tests.planted_graph import planted
 
 torch.set_num_threads(2)

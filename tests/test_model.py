@@ -9,7 +9,8 @@ import torch
 from dualgnn.config import TrainConfig
 from dualgnn.graph import Edges, ProductGraph, merge_edges
 from dualgnn.ids import IdMap
-from dualgnn.model.encoder import NodeInputs, add_edge_norms, build_model
+from dualgnn.model.encoder import add_edge_norms, build_model
+from dualgnn.model.inputs import NodeInputs
 from dualgnn.scoring import EmbeddingScorer
 from tests.planted_graph import PlantedFeatures
 
@@ -143,9 +144,10 @@ def test_config_validates_and_round_trips():
 def test_row_block_inference_equals_the_whole_graph_forward(overrides):
     """embed_rows (layer-wise, a few rows at a time) gives the served vectors of the plain forward pass."""
     from dualgnn.config import TrainConfig
-    from dualgnn.model.encoder import NodeInputs, add_edge_norms, build_model
+    from dualgnn.model.embed import training_graph
+    from dualgnn.model.encoder import build_model
+    from dualgnn.model.inputs import NodeInputs
     from dualgnn.split import SplitSettings, make_split
-    from dualgnn.training.loop import training_graph
     from tests.planted_graph import planted
 
     graph, feats, *_ = planted()

@@ -86,7 +86,7 @@ def test_cli_train_ships_by_default_and_says_what_it_learnt_from(tmp_path):
 
     from cli.app import _register, app
     from dualgnn.build import BuildInputs, build_artifacts
-    from dualgnn.features.build import FeatureSettings
+    from dualgnn.features.settings import FeatureSettings
     from tests.test_reliability import write_shop
 
     shop = write_shop(tmp_path / "shop")

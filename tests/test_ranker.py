@@ -11,11 +11,11 @@ import torch
 from dualgnn.graph import Edges
 from dualgnn.evaluation.methods import MethodContext, fit_method
 from dualgnn.metrics import direction_scores, rank_targets
-from dualgnn.ranking.ranker import RankerScorer, load_ranker, save_ranker, score_floor
+from dualgnn.ranking.ranker import RankerScorer, load_ranker, save_ranker
 from dualgnn.ranking.candidates import CandidateSizes, make_batch
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
-from tests.planted_graph import planted, planted_world
+from tests.planted_graph import planted_world
 
 torch.set_num_threads(1)
 FAST = 8  # GNN epochs

@@ -12,7 +12,6 @@ from dualgnn.errors import ArtifactError
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.model.io import load_model, save_model
 from dualgnn.scoring import EmbeddingScorer, adjacency
-from dualgnn.split import SplitSettings, make_split
 from dualgnn.training.loop import NonFiniteLossError, train
 from tests.planted_graph import planted, planted_world
 
@@ -70,8 +69,8 @@ def test_save_load_gives_identical_recommendations(world, trained, tmp_path):
     b = EmbeddingScorer(loaded.source, loaded.target).recommend(q, 5)[0]
     np.testing.assert_array_equal(a, b)
     # The reloaded network reproduces the stored embeddings.
-    from dualgnn.training.loop import embed_all, training_graph
-    from dualgnn.model.encoder import NodeInputs
+    from dualgnn.model.embed import embed_all, training_graph
+    from dualgnn.model.inputs import NodeInputs
 
     s, _ = embed_all(loaded.model, training_graph(graph, world[2], loaded.config), NodeInputs.from_features(world[1]))
     np.testing.assert_allclose(s, loaded.source, atol=1e-5)
@@ -121,7 +120,7 @@ def test_cli_train_end_to_end(tmp_path):
 
     from cli.app import _register, app
     from dualgnn.build import BuildInputs, build_artifacts
-    from dualgnn.features.build import FeatureSettings
+    from dualgnn.features.settings import FeatureSettings
 
     graph, *_ = planted()
     ids = graph.ids.ids
@@ -160,7 +159,7 @@ def test_auto_mode_keeps_big_graphs_in_memory_when_they_fit():
 def test_ema_averages_the_weights_and_is_what_gets_exported(world):
     """With ema_decay the exported vectors come from averaged weights: different from the raw run's, and the
     averaging warms up (the first update copies the weights, later ones move a fraction of the way)."""
-    from dualgnn.training.loop import new_ema, update_ema
+    from dualgnn.training.optim import new_ema, update_ema
 
     model = torch.nn.Linear(2, 1, bias=False)
     with torch.no_grad():
@@ -183,7 +182,7 @@ def test_ema_averages_the_weights_and_is_what_gets_exported(world):
 
 def test_optimizer_state_made_up_front_changes_nothing(world):
     """init_optimizer_state gives the same trajectory as Adam's lazy state (same weights after two steps)."""
-    from dualgnn.training.loop import init_optimizer_state, make_optimizer
+    from dualgnn.training.optim import init_optimizer_state, make_optimizer
 
     results = []
     for eager in (False, True):

@@ -55,7 +55,8 @@ def _products(job: Job):
 @stage_body("features-tfidf")
 def features_tfidf(job: Job) -> dict:
     """TF-IDF + SVD features of every product (the encoder the training graph uses)."""
-    from dualgnn.features.build import FeatureSettings, build_features
+    from dualgnn.features.build import build_features
+    from dualgnn.features.settings import FeatureSettings
 
     products = _products(job)
     settings = FeatureSettings(encoder="tfidf")
@@ -67,7 +68,8 @@ def features_tfidf(job: Job) -> dict:
 @stage_body("features-minilm")
 def features_minilm(job: Job) -> dict:
     """The pretrained sentence encoder on a seeded sample of at most MINILM_SAMPLE products (model load excluded)."""
-    from dualgnn.features.build import FeatureSettings, build_features
+    from dualgnn.features.build import build_features
+    from dualgnn.features.settings import FeatureSettings
     from dualgnn.features.text import load_sentence_model, resolve_model_path
 
     products = _products(job)
@@ -86,7 +88,7 @@ def features_minilm(job: Job) -> dict:
 def _trained(job: Job):
     """(graph, features, split, loaded model) of the job's graph and model directories."""
     from dualgnn.artifacts import load_graph
-    from dualgnn.features.build import Features
+    from dualgnn.features.store import Features
     from dualgnn.model.io import load_model
     from dualgnn.split import Split
 
@@ -98,8 +100,8 @@ def _trained(job: Job):
 @stage_body("inference")
 def inference(job: Job) -> dict:
     """A no-grad full forward pass over the training graph for every product (what ``train`` ends with)."""
-    from dualgnn.model.encoder import NodeInputs
-    from dualgnn.training.loop import embed_all, training_graph
+    from dualgnn.model.embed import embed_all, training_graph
+    from dualgnn.model.inputs import NodeInputs
 
     graph, features, split, loaded = _trained(job)
     g = training_graph(graph, split, loaded.config)

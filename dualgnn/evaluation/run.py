@@ -37,15 +37,15 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 from dualgnn.classics.scorers import MethodSkipped
 from dualgnn.errors import ArtifactError, DualGNNError
-from dualgnn.graph import Edges, ProductGraph
 from dualgnn.evaluation.methods import BASELINES, EXTRA_BASELINES, GNN_VARIANTS, RANKERS, MethodContext, fit_method
+from dualgnn.evaluation.protocols import Task, make_tasks, popularity_percentile
+from dualgnn.graph import ProductGraph
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.scoring import Scorer, adjacency
-from dualgnn.split import Split, SplitSettings, make_split
+from dualgnn.split import Split, SplitSettings, load_or_make_split
 
 PROTOCOLS = ("EQ1", "EQ3", "EQ3-balanced", "EQ4", "EQ5")
 EDGE_PROTOCOLS = ("EQ1", "EQ3", "EQ3-balanced", "EQ5")
@@ -77,17 +77,6 @@ class EvalReport:
         return {"meta": self.meta, "rows": self.rows}
 
 
-@dataclass
-class Task:
-    """One protocol's held-out pairs on one split. ``kind`` is ``rank`` (HR/MRR) or ``direction`` (EQ3)."""
-
-    protocol: str
-    kind: str
-    src: np.ndarray
-    dst: np.ndarray
-    total: int  # pairs before sampling
-
-
 def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = PROTOCOLS,
              methods: Sequence[str] | None = None, split_settings: SplitSettings | None = None,
              max_queries: int | None = None, model_dir: str | Path | None = None, epochs: int | None = None,
@@ -102,7 +91,7 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
     ``model_dir``: a trained model used for the ``dualgnn`` row on the edge split instead of training one (its
     EQ4 row is still trained on the node split with the model's config: the model has seen the cold products).
     ``epochs``: the training budget of every GNN row (default: the default preset's). ``features``: a
-    :class:`dualgnn.features.build.Features` (``.text`` ``(n, d)``); without it text kNN and the GNN rows are skipped.
+    :class:`dualgnn.features.store.Features` (``.text`` ``(n, d)``); without it text kNN and the GNN rows are skipped.
     ``checkpoint`` is called with the report so far after every method (GNN rows take minutes: keep what is done).
     The tuned classics choose their values on the edge split's validation edges (``meta["tuning"]``); a node split
     reuses them. A method that cannot run (EASE^R on too many products) is left out with its reason
@@ -173,27 +162,6 @@ def _record_tuning(report: EvalReport, method: str, kind: str, tuning: dict | No
                                "(cold products have no edges: their rows are all zero whatever the values)")
 
 
-def split_path(directory: str | Path, settings: SplitSettings) -> Path:
-    """Where a split with ``settings`` is saved, e.g. ``split-edge-0.75-0.05-0.2-seed0.npz``."""
-    ratios = "-".join(f"{r:g}" for r in settings.ratios)
-    return Path(directory) / f"split-{settings.kind}-{ratios}-seed{settings.seed}.npz"
-
-
-def load_or_make_split(graph: ProductGraph, settings: SplitSettings, directory: str | Path | None) -> Split:
-    """The split saved in ``directory`` for ``settings`` (also ``split.npz``, the one ``dualgnn train`` writes, when
-    its settings match), or a new one, saved there. A saved split of another graph raises ArtifactError."""
-    if directory is None:
-        return make_split(graph, settings)
-    for path in (Path(directory) / "split.npz", split_path(directory, settings)):
-        if path.exists():
-            split = Split.load(path, graph=graph)
-            if _same_settings(split.settings, settings):
-                return split
-    split = make_split(graph, settings)
-    split.save(split_path(directory, settings))
-    return split
-
-
 def _check_model_split(split: Split, model_dir: str | Path, split_dir: str | Path | None, log) -> None:
     """A stored model must be scored on the split it was trained on, else its held-out edges were training edges.
 
@@ -218,10 +186,6 @@ def _check_model_split(split: Split, model_dir: str | Path, split_dir: str | Pat
                                     f"{split.settings}", hint="pass the --split and --seed the model was trained with")
             return
     log("warning: no split.npz beside the model; cannot check it was trained on this split (leakage if not)")
-
-
-def _same_settings(a: SplitSettings, b: SplitSettings) -> bool:
-    return a.kind == b.kind and a.seed == b.seed and np.allclose(a.ratios, b.ratios, atol=1e-9)
 
 
 def normalise_protocols(protocols: Sequence[str]) -> list[str]:
@@ -260,78 +224,6 @@ def _training_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def make_tasks(graph: ProductGraph, split: Split, protocols: Sequence[str], max_queries: int | None,
-               seed: int) -> list[Task]:
-    """Held-out pairs per protocol (see the module docstring), sampled to ``max_queries`` with ``seed``."""
-    n = graph.num_products
-    test = split.test_copurchase
-    pairs: dict[str, tuple[str, Edges]] = {}
-    for p in protocols:
-        if p == "EQ1":
-            pairs[p] = ("rank", test)
-        elif p == "EQ3":
-            pairs[p] = ("direction", one_way(test, graph))
-        elif p == "EQ3-balanced":
-            pairs[p] = ("direction", popularity_balanced(one_way(test, graph), split.train_copurchase, n))
-        elif p == "EQ5":
-            pairs[p] = ("rank", transitive_extension(test, split.train_copurchase, split.train_coview, n))
-        elif p == "EQ4":
-            cold = np.zeros(n, bool)
-            cold[split.cold] = True
-            pairs["EQ4"] = ("rank", test.subset(cold[test.src] & ~cold[test.dst]))
-            pairs["EQ4-to-cold"] = ("rank", test.subset(~cold[test.src] & cold[test.dst]))
-    tasks = []
-    for i, (name, (kind, e)) in enumerate(pairs.items()):
-        idx = np.arange(len(e))
-        if max_queries is not None and len(e) > max_queries:
-            idx = np.sort(np.random.default_rng([seed, i]).choice(len(e), max_queries, replace=False))
-        tasks.append(Task(name, kind, e.src[idx], e.dst[idx], len(e)))
-    return tasks
-
-
-def one_way(test: Edges, graph: ProductGraph) -> Edges:
-    """Held-out edges whose reverse is absent from the *whole* graph (a reverse edge in training would leak)."""
-    n = graph.num_products
-    return test.subset(~np.isin(test.dst * np.int64(n) + test.src, graph.copurchase.keys(n)))
-
-
-def popularity_balanced(pairs: Edges, train: Edges, n: int) -> Edges:
-    """The pairs ``u -> v`` whose target is not more popular than the source: training co-purchase in-degree
-    ``indeg[v] <= indeg[u]`` (EQ3-balanced).
-
-    >>> e = lambda s, d: Edges(np.array(s), np.array(d), np.ones(len(s), np.float32))
-    >>> b = popularity_balanced(e([0, 1, 2], [1, 0, 3]), e([3, 3, 0, 1, 1], [1, 0, 1, 0, 3]), 4)
-    >>> list(zip(b.src.tolist(), b.dst.tolist()))   # indeg 0:2, 1:2, 3:1 (2 has none)
-    [(0, 1), (1, 0)]
-    """
-    indeg = np.bincount(train.dst, minlength=n)
-    return pairs.subset(indeg[pairs.dst] <= indeg[pairs.src])
-
-
-def transitive_extension(test: Edges, train: Edges, coview: Edges, n: int) -> Edges:
-    """``test`` plus every ``a -> c`` with ``a -> b`` in ``test`` and ``b ~ c`` in ``coview`` (EQ5), minus self
-    pairs and training edges, de-duplicated. Weights are 1.
-
-    >>> e = lambda s, d: Edges(np.array(s), np.array(d), np.ones(len(s), np.float32))
-    >>> x = transitive_extension(e([0], [1]), e([0], [3]), e([1, 2, 1, 3, 1, 0], [2, 1, 3, 1, 0, 1]), 4)
-    >>> sorted(zip(x.src.tolist(), x.dst.tolist()))
-    [(0, 1), (0, 2)]
-    """
-    t = adjacency(test.src, test.dst, n)
-    c = adjacency(coview.src, coview.dst, n)
-    ext = (t + t @ c).tocoo()
-    src, dst = ext.row.astype(np.int64), ext.col.astype(np.int64)
-    keep = (src != dst) & ~np.isin(src * np.int64(n) + dst, train.keys(n))
-    keys = np.unique(src[keep] * np.int64(n) + dst[keep])
-    return Edges(keys // n, keys % n, np.ones(len(keys), np.float32))
-
-
-def popularity_percentile(train: Edges, n: int) -> np.ndarray:
-    """Mid-rank percentile of each product's training in-degree, shape ``(n,)``, mean 0.5 over the catalog."""
-    indeg = np.bincount(train.dst, minlength=n)
-    return (rankdata(indeg, method="average") - 0.5) / n
 
 
 def run_task(scorer: Scorer, task: Task, exclude: sp.csr_matrix, pop_pct: np.ndarray) -> dict:

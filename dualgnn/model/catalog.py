@@ -33,7 +33,7 @@ class CatalogRecord:
     ids: np.ndarray
     copurchase: tuple[np.ndarray, np.ndarray]
     coview: tuple[np.ndarray, np.ndarray]
-    reference: object  # dualgnn.features.build.Features without rows
+    reference: object  # dualgnn.features.store.Features without rows
 
 
 def write_catalog(directory: Path, graph: ProductGraph, features, served: Edges | None = None) -> None:
@@ -52,7 +52,7 @@ def write_catalog(directory: Path, graph: ProductGraph, features, served: Edges 
 
 def read_catalog(directory: str | Path) -> CatalogRecord:
     """The record :func:`write_catalog` wrote; :class:`ArtifactError` when the model predates it or it is damaged."""
-    from dualgnn.features.build import Features
+    from dualgnn.features.store import Features
 
     directory = Path(directory)
     if not (directory / "ids.parquet").exists():

@@ -22,7 +22,8 @@ import torch
 
 from dualgnn._dgl_compat import dgl
 from dualgnn.graph import COPURCHASE, COPURCHASED_BY, COVIEW
-from dualgnn.model.encoder import DualGNN, NodeInputs, add_edge_norms
+from dualgnn.model.encoder import DualGNN, add_edge_norms
+from dualgnn.model.inputs import NodeInputs
 
 LINKS = ("borrow", "coview")
 

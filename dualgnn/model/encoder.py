@@ -1,7 +1,7 @@
 """The dual-embedding GNN encoder: every product gets a source vector (as a query) and a target vector (as a
 recommendation). Scoring is elsewhere (:class:`dualgnn.scoring.EmbeddingScorer`: ``source[q] . target[v]``).
 
-One layer, per product ``u`` (DAEMON; ``W`` applied before aggregating because it is linear, so the sparse step
+One layer (:class:`dualgnn.model.layer.DualLayer`), per product ``u`` (DAEMON; ``W`` applied before aggregating because it is linear, so the sparse step
 moves ``hidden_dim``-wide rows)::
 
     s_u <- act( AGG over copurchase OUT-neighbours v of t_v W ) + act( AGG over coview neighbours v of s_v W ) [+ s_u W_self]
@@ -17,10 +17,6 @@ normalisation, the mean of all layers' outputs, per-product id vectors (warm pro
 numeric side features, a per-target popularity bias folded into the vectors ([s, 1] . [t, b] = s.t + b), and
 the reciprocity blend of the served vectors (:func:`blended`: [s, lam t] . [t, s] = s_u.t_v + lam s_v.t_u).
 
-DGL direction: ``update_all(..., etype=e)`` sends messages src -> dst along ``e``. To give ``u`` the targets of
-its copurchase out-neighbours we pull along ``copurchased_by`` (edges v -> u); to give ``v`` the sources of its
-in-neighbours we pull along ``copurchase`` (edges u -> v).
-
 Inference on a whole graph (``DualGNN.embed_rows``) runs layer by layer over blocks of rows, with the same values
 as the whole-graph pass and a fraction of its graph-sized temporaries.
 
@@ -30,218 +26,16 @@ are the first ``g.num_dst_nodes()`` source nodes in both cases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
-from dualgnn.model.fused import mean_of, sum_into, sum_of, unit_rows, unit_rows_
-from dualgnn.training.losses import blended
+from dualgnn.model.fused import mean_of, unit_rows, unit_rows_
 from dualgnn.model.fused_encoder import EncoderSpec, encoder_step
-from dualgnn.model.fused_layer import BufferPool, dual_layer_step
-from dualgnn.model.spmm import ROWS_PER_BLOCK, attach_csr, has_csr, matrices, weighted_sum, weighted_sum_rows
-
-CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
-
-
-def whole_graph_csr(g) -> bool:
-    """``g`` is a whole graph with CSR matrices for all three relations (dualgnn/model/spmm.py)."""
-    return all(has_csr(g, e) for e in (CP, CP_BY, CV))
-
-
-def layer_matrices(g) -> tuple:
-    """``((A, A^T), (A_by, A_by^T), (C, C^T))`` of a :func:`whole_graph_csr` graph, as the fused steps read them."""
-    return tuple(matrices(g)[e] for e in (CP, CP_BY, CV))
-
-
-@dataclass
-class NodeInputs:
-    """Node input features as tensors: ``text`` (n, d_text) float32, ``categorical`` (n, c) int64 (0 = missing),
-    ``numeric`` (n, p) float32, ``cardinalities`` one table size per categorical column."""
-
-    text: torch.Tensor
-    categorical: torch.Tensor
-    numeric: torch.Tensor
-    cardinalities: tuple[int, ...]
-
-    @classmethod
-    def from_features(cls, features) -> "NodeInputs":
-        """From a :class:`dualgnn.features.build.Features` (or anything with the same four attributes)."""
-        n = len(features.text)
-        cat = getattr(features, "categorical", None)
-        num = getattr(features, "numeric", None)
-        cat = np.zeros((n, 0), np.int64) if cat is None else np.asarray(cat, np.int64)
-        num = np.zeros((n, 0), np.float32) if num is None else np.asarray(num, np.float32)
-        cards = tuple(int(c) for c in (getattr(features, "cardinalities", None) or ()))
-        return cls(torch.from_numpy(np.ascontiguousarray(features.text, np.float32)),
-                   torch.from_numpy(np.ascontiguousarray(cat)), torch.from_numpy(np.ascontiguousarray(num)), cards)
-
-    def __len__(self) -> int:
-        return len(self.text)
-
-    def take(self, idx: torch.Tensor) -> "NodeInputs":
-        return NodeInputs(self.text[idx], self.categorical[idx], self.numeric[idx], self.cardinalities)
-
-
-class InputTower(nn.Module):
-    """X_u = text W_text + sum of categorical embeddings + numeric W_num [+ learned id vector], shape (n, hidden)."""
-
-    def __init__(self, config: TrainConfig, text_dim: int, cardinalities: tuple[int, ...], numeric_dim: int,
-                 num_nodes: int) -> None:
-        super().__init__()
-        h = config.hidden_dim
-        self.text = nn.Linear(text_dim, h, bias=False)
-        self.categorical = nn.ModuleList(
-            [nn.Embedding(max(int(c), 1), h, padding_idx=0) for c in cardinalities] if config.use_categorical else [])
-        self.numeric = nn.Linear(numeric_dim, h) if config.use_numeric and numeric_dim > 0 else None
-        # Id vectors help warm products; cold / new products get a zero id vector and rely on their features.
-        self.ids = nn.Embedding(num_nodes, h) if config.id_embeddings else None
-        if self.ids is not None:
-            nn.init.normal_(self.ids.weight, std=0.1)
-        for emb in self.categorical:
-            nn.init.normal_(emb.weight, std=0.1)
-
-    def forward(self, inputs: NodeInputs, ids: torch.Tensor | None = None,
-                id_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``ids`` (m,) graph node ids of the rows of ``inputs`` (None: no id vectors, e.g. brand-new products);
-        ``id_mask`` (m,) float/bool, 0 where the id vector must not be used (cold products, dropout)."""
-        # In-place sums on the projection's own output (its backward needs neither): no (n, h) copy per term.
-        x = self.text(inputs.text)
-        for j, emb in enumerate(self.categorical):
-            x.add_(emb(inputs.categorical[:, j]))
-        if self.numeric is not None:
-            x.add_(self.numeric(inputs.numeric))
-        if self.ids is not None and ids is not None:
-            idv = self.ids(ids)
-            if id_mask is not None:
-                idv = idv * id_mask.to(idv.dtype).unsqueeze(1)
-            x.add_(idv)
-        return x
-
-
-class DualLayer(nn.Module):
-    """One propagation step on a graph or block: (s_src, t_src) (n_src, h) -> (s_dst, t_dst) (n_dst, h)."""
-
-    def __init__(self, config: TrainConfig) -> None:
-        super().__init__()
-        h = config.hidden_dim
-        self.config = config
-        self.weight = nn.Linear(h, h, bias=False)  # the paper's single W_l
-        self.self_weight = nn.Linear(h, h, bias=False) if config.self_term else None
-        # DirGNN: the reverse co-purchase relation gets its own weight, so direction is not washed out.
-        self.reverse_weight = nn.Linear(h, h, bias=False) if config.reverse_relations else None
-        self.pool: BufferPool | None = None  # set by DualGNN: buffers shared by its layers' fused steps
-        if config.aggregation == "attention":
-            # One attention vector pair per message relation: s<-t (copurchase), t<-s, s<-s (coview), t<-t,
-            # then the reverse relations s<-t (in-neighbours), t<-s (out-neighbours).
-            rels = 6 if config.reverse_relations else 4
-            self.attn_src = nn.Parameter(torch.randn(rels, h) * 0.1)
-            self.attn_dst = nn.Parameter(torch.randn(rels, h) * 0.1)
-
-    def _propagate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
-        """The activation of AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows: (n_dst, h)."""
-        if self.config.aggregation == "weighted" and has_csr(g, etype):
-            # Whole graph: torch CSR products, several times faster than DGL's kernel, with the ReLU fused in
-            # (dualgnn/model/spmm.py).
-            return weighted_sum(g, etype, msg_src, relu=self.config.activation == "relu")
-        return self._act(self._aggregate(g, etype, msg_src, query_dst, rel))
-
-    def _aggregate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
-        """AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows with DGL; (n_dst, h), zeros without edges."""
-        agg = self.config.aggregation
-        with g.local_scope():
-            g.srcdata["m"] = msg_src
-            if agg == "sum":
-                g.update_all(fn.copy_u("m", "x"), fn.sum("x", "h"), etype=etype)
-            elif agg == "mean":
-                g.update_all(fn.copy_u("m", "x"), fn.mean("x", "h"), etype=etype)
-            elif agg == "weighted":
-                g.update_all(fn.u_mul_e("m", "norm", "x"), fn.sum("x", "h"), etype=etype)
-            else:
-                from dgl.nn.functional import edge_softmax
-
-                sub = g[etype]
-                sub.srcdata["el"] = (msg_src * self.attn_src[rel]).sum(-1, keepdim=True)
-                sub.dstdata["er"] = (query_dst * self.attn_dst[rel]).sum(-1, keepdim=True)
-                sub.apply_edges(fn.u_add_v("el", "er", "e"))
-                # Interaction strength enters as a prior on the logits: heavier edges get more attention.
-                logits = F.leaky_relu(sub.edata["e"], 0.2) + torch.log(sub.edata["weight"].clamp_min(1e-6)).unsqueeze(1)
-                sub.edata["a"] = edge_softmax(sub, logits)
-                sub.update_all(fn.u_mul_e("m", "a", "x"), fn.sum("x", "h"))
-                return sub.dstdata["h"]
-            return g.dstdata["h"]
-
-    def _act(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x) if self.config.activation == "relu" else x
-
-    def _reverse(self, g, s, t, qs, qt) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reverse co-purchase view (W_rev): s_u from targets of u's IN-neighbours (w -> u: u is often bought
-        before w too), t_v from sources of v's OUT-neighbours."""
-        rs, rt = self.reverse_weight(s), self.reverse_weight(t)
-        s_rev = self._propagate(g, CP, rt, qs, 4)  # pull along u' -> u: in-neighbours' targets
-        t_rev = self._propagate(g, CP_BY, rs, qt, 5)  # pull along w -> v reversed: out-neighbours' sources
-        return s_rev, t_rev
-
-    def fused_ok(self, g) -> bool:
-        """Whether a whole-graph training step can use :func:`dualgnn.model.fused_layer.dual_layer_step` (same values
-        and gradients, a fraction of the (n, h) allocations)."""
-        c = self.config
-        return (self.pool is not None and torch.is_grad_enabled() and c.aggregation == "weighted" and c.dual
-                and c.use_coview and self.self_weight is not None and self.reverse_weight is None
-                and whole_graph_csr(g))
-
-    def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.fused_ok(g):
-            return dual_layer_step(s, t, self.weight.weight, self.self_weight.weight, layer_matrices(g),
-                                   self.config.activation == "relu", self.pool)
-        n_dst = g.num_dst_nodes()
-        ms, mt = self.weight(s), self.weight(t)
-        qs, qt = ms[:n_dst], mt[:n_dst]
-        s_terms = [self._propagate(g, CP_BY, mt, qs, 0)]  # targets of out-neighbours
-        t_terms = [self._propagate(g, CP, ms, qt, 1)]  # sources of in-neighbours
-        if self.config.use_coview:
-            s_terms.append(self._propagate(g, CV, ms, qs, 2))
-            t_terms.append(self._propagate(g, CV, mt, qt, 3))
-        if self.reverse_weight is not None:
-            s_rev, t_rev = self._reverse(g, s, t, qs, qt)
-            s_terms.append(s_rev)
-            t_terms.append(t_rev)
-        total = sum_of
-        if self.self_weight is not None:
-            # A whole graph's s[:n] is a view whose backward makes a zero-filled (n, h) copy: skip it.
-            own_s, own_t = (s, t) if n_dst == len(s) else (s[:n_dst], t[:n_dst])
-            s_terms.insert(0, self.self_weight(own_s))
-            t_terms.insert(0, self.self_weight(own_t))
-            total = sum_into  # the self terms are fresh matrix products: the others are added into them
-        if not self.config.dual:
-            # One vector per product: both roles merge into the same embedding.
-            both = total(s_terms + t_terms)
-            return unit_rows(both), unit_rows(both)
-        s_out, t_out = total(s_terms), total(t_terms)
-        return unit_rows(s_out), unit_rows(t_out)
-
-    @torch.no_grad()
-    def forward_rows(self, g, s: torch.Tensor, t: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`forward` on a whole graph with weighted CSR aggregation, ``chunk`` destination rows at a time
-        into two preallocated outputs (no autograd): the temporaries are chunk-sized, not graph-sized."""
-        n = g.num_dst_nodes()
-        ms, mt = self.weight(s), self.weight(t)
-        out_s, out_t = torch.empty_like(s[:n]), torch.empty_like(t[:n])
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            for out, (main, main_msg), (own, own_msg), prev in (
-                    (out_s, (CP_BY, mt), (CV, ms), s), (out_t, (CP, ms), (CV, mt), t)):
-                acc = self._act(weighted_sum_rows(g, main, main_msg, start, stop))
-                if self.config.use_coview:
-                    acc += self._act(weighted_sum_rows(g, own, own_msg, start, stop))
-                if self.self_weight is not None:
-                    acc += self.self_weight(prev[start:stop])
-                out[start:stop] = unit_rows_(acc)
-        return out_s, out_t
+from dualgnn.model.fused_layer import BufferPool
+from dualgnn.model.inputs import InputTower, NodeInputs
+from dualgnn.model.layer import DualLayer, layer_matrices, whole_graph_csr
+from dualgnn.model.spmm import ROWS_PER_BLOCK, attach_csr
 
 
 class DualGNN(nn.Module):
@@ -410,3 +204,11 @@ def build_model(config: TrainConfig, inputs: NodeInputs) -> DualGNN:
 
 
 __all__ = ["DualGNN", "DualLayer", "InputTower", "NodeInputs", "add_edge_norms", "build_model"]
+
+
+def blended(source: torch.Tensor, target: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(query, key) = ([s, lam t], [t, s]): query_u . key_v = s_u.t_v + lam s_v.t_u, the reciprocity blend of
+    :attr:`TrainConfig.blend` as one inner product (so Faiss still serves it). ``lam == 0`` returns the inputs."""
+    if lam == 0:
+        return source, target
+    return torch.cat([source, lam * target], -1), torch.cat([target, source], -1)

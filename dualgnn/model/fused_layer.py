@@ -10,7 +10,7 @@ keeps its buffers from step to step. The masks are kept as booleans rather than 
 quarter of the memory for the same gradient (the step timer's peak shows it).
 :func:`layer_forward` / :func:`layer_backward` are shared with the whole-forward step (dualgnn/model/fused_encoder.py).
 
-The function computes exactly :meth:`dualgnn.model.encoder.DualLayer.forward` for the configuration it covers (weighted
+The function computes exactly :meth:`dualgnn.model.layer.DualLayer.forward` for the configuration it covers (weighted
 CSR aggregation on a whole graph, dual roles, co-view, a self term, ReLU or no activation, no reverse relations),
 with the same parameters; a test compares values and gradients with the autograd composition.
 

@@ -25,7 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dualgnn.artifacts import FORMAT_VERSION, MANIFEST, atomic_dir, atomic_path, read_manifest, read_vectors, write_json, write_npz
+from dualgnn.artifacts import (
+    FORMAT_VERSION,
+    MANIFEST,
+    atomic_dir,
+    atomic_path,
+    read_manifest,
+    read_vectors,
+    write_json,
+    write_npz,
+)
 from dualgnn.config import TrainConfig
 from dualgnn.errors import ArtifactError, DualGNNError
 from dualgnn.model.encoder import DualGNN
@@ -55,12 +64,12 @@ def _model_shapes(model: DualGNN) -> dict:
 
 def save_model(out_dir: str | Path, result, graph_fingerprint: str, *, features_fingerprint: str = "",
                extra: Iterable[Callable[[Path], None]] = (), training: dict | None = None) -> Path:
-    """Write ``result`` (a :class:`dualgnn.training.loop.TrainResult`) as a model directory, replacing ``out_dir``.
+    """Write ``result`` (a :class:`dualgnn.model.io.TrainResult`) as a model directory, replacing ``out_dir``.
 
     ``extra``: functions that write more files into the directory, inside the same atomic swap.
     ``training`` goes into the manifest: what the model learnt from (purpose, split, edge counts).
     """
-    from dualgnn.training.loop import write_training_curve
+    from dualgnn.model.io import write_training_curve
 
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, "model") as tmp:
@@ -147,61 +156,37 @@ def load_state(path: Path) -> dict:
     return state
 
 
-class Checkpointer:
-    """``out_dir/checkpoints/last.pt``: model, optimizer, RNG, epoch, history and best weights, replaced atomically
-    every epoch, so an interrupted run resumes where it stopped and draws the same batches."""
+@dataclass
+class TrainResult:
+    """A trained model and its embeddings: ``source``, ``target`` float32 (n, hidden_dim), one row per product,
+    computed on the training graph (cold products of a node split through the cold-start path)."""
 
-    def __init__(self, out_dir: str | Path, config: TrainConfig, fingerprints: dict[str, str] | None = None) -> None:
-        self.path = Path(out_dir) / "checkpoints" / "last.pt"
-        self.config = config
-        #: graph / features / split fingerprints: a run resumes only on the data it started on.
-        self.fingerprints = dict(fingerprints or {})
+    config: TrainConfig
+    model: DualGNN
+    source: np.ndarray
+    target: np.ndarray
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val: float = float("nan")
 
-    def save(self, model, optimizer, generator: torch.Generator, state: dict) -> None:
-        payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                   "config": json.dumps(self.config.to_dict(), sort_keys=True),
-                   "fingerprints": json.dumps(self.fingerprints, sort_keys=True), **state}
-        save_state(payload, self.path)
 
-    def restore(self, model, optimizer, generator: torch.Generator) -> dict | None:
-        """Load the last checkpoint into the given objects and return the loop state; None if there is none."""
-        if not self.path.exists():
-            return None
-        try:
-            payload = load_state(self.path)
-        except ArtifactError as exc:
-            raise ArtifactError(exc.message, hint=f"delete {self.path.parent} to start over") from exc
-        self._check_data(payload)
-        saved = json.loads(payload["config"])
-        mine = self.config.to_dict()
-        # The epoch budget and patience may change between runs; anything else would mix two experiments.
-        diff = sorted(k for k in mine if k not in ("epochs", "patience") and saved.get(k) != mine[k])
-        if diff:
-            raise DualGNNError(f"checkpoint {self.path} was made with other settings ({', '.join(diff)})",
-                               hint="resume with the same settings, or train into a new directory")
-        try:
-            model.load_state_dict(payload["model"])
-            optimizer.load_state_dict(payload["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ArtifactError(f"checkpoint {self.path} does not fit this model ({exc})",
-                                hint=f"delete {self.path.parent} to start over") from exc
-        generator.set_state(payload["generator"])
-        torch.set_rng_state(payload["torch_rng"])
-        restored = {k: payload[k] for k in ("epoch", "history", "best_state", "best_epoch", "best_val", "bad_epochs")}
-        return {**restored, "ema": payload.get("ema"), "ema_steps": int(payload.get("ema_steps", 0))}
+def write_training_curve(path: Path, history: list[dict]) -> None:
+    import matplotlib
 
-    def _check_data(self, payload: dict) -> None:
-        """:class:`ArtifactError` unless the checkpoint was made on the same graph, features and split."""
-        try:
-            saved = json.loads(payload.get("fingerprints", "null"))
-        except (TypeError, ValueError):
-            saved = None
-        if not isinstance(saved, dict):
-            raise ArtifactError(f"checkpoint {self.path} does not record which graph it was trained on",
-                                hint=f"delete {self.path.parent} to start over, or train into a new --out")
-        differ = sorted(k for k, v in self.fingerprints.items() if saved.get(k) != v)
-        if differ:
-            raise ArtifactError(f"checkpoint {self.path} was made on another {' / '.join(differ)} than this run's",
-                                hint="resume with the same graph artifact, or train into a new --out "
-                                     "(without --resume)")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ep = [h["epoch"] for h in history]
+    ax.plot(ep, [h["loss"] for h in history], color="tab:blue", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss", color="tab:blue")
+    val = [(h["epoch"], h["val_hr10"]) for h in history if "val_hr10" in h]
+    if val:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*val), color="tab:orange", marker="o", ms=3, label="validation HR@10")
+        ax2.set_ylabel("validation HR@10", color="tab:orange")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -23,13 +23,15 @@ import torch
 
 from dualgnn.errors import ArtifactError
 from dualgnn.features import build as feature_io
-from dualgnn.features.build import FeatureSettings
+from dualgnn.features.settings import FeatureSettings
 from dualgnn.graph import COPURCHASE, COVIEW, ProductGraph
 from dualgnn.ids import IdMap
-from dualgnn.model.encoder import DualGNN, NodeInputs
 from dualgnn.model.catalog import CatalogRecord, edge_changes
+from dualgnn.model.embed import embed_all, training_graph
+from dualgnn.model.encoder import DualGNN
+from dualgnn.model.inputs import NodeInputs
+from dualgnn.model.io import TrainResult
 from dualgnn.split import whole_graph
-from dualgnn.training.loop import TrainResult, embed_all, training_graph
 
 #: State-dict entries with one row per product (remapped by product id on refresh).
 PER_PRODUCT = ("tower.ids.weight", "id_bias.weight")

@@ -16,8 +16,8 @@ import numpy as np
 from dualgnn.artifacts import graph_fingerprint, load_graph, read_manifest, read_vectors
 from dualgnn.errors import ArtifactError, InputError, SkipReport, UnknownIdError
 from dualgnn.graph import ProductGraph
-from dualgnn.serving.recommender import Recommender
 from dualgnn.scoring import adjacency
+from dualgnn.serving.recommender import Recommender
 from dualgnn.sources._open import read_utf8
 
 
@@ -116,8 +116,8 @@ def add_new_products(rec: Recommender, graph: ProductGraph, model_dir: str | Pat
     price statistics and text encoder); vectors from the cold-start forward pass over the training graph.
     Returns their internal ids in ``rec`` and the reader's warnings (rows skipped or repaired).
     """
-    from dualgnn.model import coldstart
     from dualgnn.features.build import transform_new
+    from dualgnn.model import coldstart
     from dualgnn.sources.tables import read_products
 
     products, skipped = read_products(path)
@@ -133,7 +133,7 @@ def add_new_products(rec: Recommender, graph: ProductGraph, model_dir: str | Pat
 
 def load_cold_start(graph: ProductGraph, model_dir: str | Path, artifacts: str | Path):
     """``(LoadedModel, warm Features)`` for cold start, checked to belong to ``graph`` and to each other."""
-    from dualgnn.features.build import Features
+    from dualgnn.features.store import Features
     from dualgnn.model.io import load_model
     from dualgnn.model.refresh import features_for_model
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dualgnn.errors import InputError, SkipReport
+from dualgnn.errors import InputError, SettingsError, SkipReport
+from dualgnn.serving.load import add_new_products, encode_id_file, encode_ids, load_recommender, read_in_stock
 from dualgnn.serving.recommender import Filters, Recommender
 from dualgnn.serving.tables import recommendation_frame, titles_of
-from dualgnn.serving.load import add_new_products, encode_id_file, encode_ids, load_recommender, read_in_stock
 
 BATCH = 20_000  # queries per index search when serving the whole catalog (bounds the (b, k + extra) buffers)
 
@@ -50,11 +50,11 @@ class RecommendRequest:
 
     def __post_init__(self) -> None:
         if self.k < 1:
-            raise ValueError(f"k must be at least 1, not {self.k}")
+            raise SettingsError(f"k must be at least 1, not {self.k}")
         if self.index_kind not in ("auto", "exact", "hnsw", "ivf"):
-            raise ValueError(f"index must be auto, exact, hnsw or ivf, not {self.index_kind!r}")
+            raise SettingsError(f"index must be auto, exact, hnsw or ivf, not {self.index_kind!r}")
         if self.basket and (self.similar or self.brands or self.products or self.products_file or self.all_products):
-            raise ValueError("--basket is one query: it cannot be combined with --similar, --brands, --product, "
+            raise SettingsError("--basket is one query: it cannot be combined with --similar, --brands, --product, "
                              "--products-file or --all")
 
 

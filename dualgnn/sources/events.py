@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dualgnn.errors import InputError, SkipReport
+from dualgnn.errors import InputError, SettingsError, SkipReport
 from dualgnn.sources.base import RawData, place, unplace
 from dualgnn.sources.tables import drop_rows, id_strings, read_products, read_table, require_columns
 
@@ -62,15 +62,15 @@ class EventSettings:
         for name in ("window", "session_gap"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+                raise SettingsError(f"{name} must be a positive number of seconds, got {value!r}")
         for name in ("min_support", "coview_min_support", "max_lookahead"):
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                raise SettingsError(f"{name} must be an integer >= 1, got {value!r}")
         if not (isinstance(self.same_time_weight, (int, float)) and 0 <= self.same_time_weight <= 1):
-            raise ValueError(f"same_time_weight must be in [0, 1], got {self.same_time_weight!r}")
+            raise SettingsError(f"same_time_weight must be in [0, 1], got {self.same_time_weight!r}")
         if not isinstance(self.include_cart_as_purchase, bool):
-            raise ValueError(f"include_cart_as_purchase must be True or False, got {self.include_cart_as_purchase!r}")
+            raise SettingsError(f"include_cart_as_purchase must be True or False, got {self.include_cart_as_purchase!r}")
 
 
 def parse_timestamps(values: pd.Series) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dualgnn.errors import SettingsError
 from dualgnn.synth.edges import EdgeDrawer, make_edges
 from dualgnn.synth.events import EVENT_NAMES, make_events
 from dualgnn.synth.products import make_products
@@ -85,11 +86,11 @@ class SynthSettings:
         )
         for name, ok, rule in checks:
             if not ok:
-                raise ValueError(f"SynthSettings.{name} = {getattr(self, name)!r}: must be {rule}")
+                raise SettingsError(f"SynthSettings.{name} = {getattr(self, name)!r}: must be {rule}")
         try:
             pd.Timestamp(self.start)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"SynthSettings.start = {self.start!r}: not a date ({exc})") from exc
+            raise SettingsError(f"SynthSettings.start = {self.start!r}: not a date ({exc})") from exc
 
     def _coerce(self) -> None:
         """Check types; turn numpy numbers into Python ones so the settings serialise to JSON."""
@@ -106,7 +107,7 @@ class SynthSettings:
                 ok = (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
                       and math.isfinite(value))
             if not ok:
-                raise ValueError(f"SynthSettings.{f.name} = {value!r}: must be {'an' if kind is int else 'a'} "
+                raise SettingsError(f"SynthSettings.{f.name} = {value!r}: must be {'an' if kind is int else 'a'} "
                                  f"{kind.__name__}")
             object.__setattr__(self, f.name, kind(value))  # frozen dataclass: the documented way to normalise
 

@@ -17,6 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dualgnn.model.encoder import blended
 
 FULL_SOFTMAX_MAX = 50_000  # softmax over every target up to this many products (candidates=0) ...
 AUTO_CANDIDATES = 4096  # ... beyond it, over in-batch targets plus this many shared uniform ones
@@ -25,14 +26,6 @@ SAMPLED_NEGATIVES = 1024  # sampled_softmax_loss (big full-graph batches): share
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1)
-
-
-def blended(source: torch.Tensor, target: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(query, key) = ([s, lam t], [t, s]): query_u . key_v = s_u.t_v + lam s_v.t_u, the reciprocity blend of
-    :attr:`TrainConfig.blend` as one inner product (so Faiss still serves it). ``lam == 0`` returns the inputs."""
-    if lam == 0:
-        return source, target
-    return torch.cat([source, lam * target], -1), torch.cat([target, source], -1)
 
 
 def _queries(source, target, rows, blend: float) -> torch.Tensor:

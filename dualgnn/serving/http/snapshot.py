@@ -22,9 +22,9 @@ import pandas as pd
 from dualgnn.artifacts import MANIFEST, file_checksum
 from dualgnn.errors import ArtifactError, DualGNNError, InputError, UnknownIdError
 from dualgnn.serving.explain import Explainer, ProductText
+from dualgnn.serving.load import load_cold_start, load_recommender
 from dualgnn.serving.recommender import Filters, Recommender
 from dualgnn.serving.tables import titles_of
-from dualgnn.serving.load import load_cold_start, load_recommender
 
 
 class UnknownProductsError(UnknownIdError):
@@ -66,7 +66,7 @@ class ColdStart:
     def embed(self, products: pd.DataFrame) -> np.ndarray:
         """Served source vectors ``(c, d)`` of products outside the catalog (metadata only)."""
         from dualgnn.features.build import transform_new
-        from dualgnn.model.encoder import NodeInputs
+        from dualgnn.model.inputs import NodeInputs
 
         with self._lock:
             new = NodeInputs.from_features(transform_new(products, self.features))

@@ -50,8 +50,8 @@ class IdMap:
     def lookup(self, ids: Iterable[str]) -> np.ndarray:
         """Internal ids, ``-1`` where an id is unknown. Shape ``(len(ids),)`` int64.
 
-        Hashing runs in Arrow: on 5 M lookups into 1 M ids it took 5.3 s against 20.5 s for pandas'
-        ``get_indexer`` on object strings (scratch measurement), and edge lists are tens of millions long. But
+        Hashing runs in Arrow, several times faster than pandas' ``get_indexer`` on object strings, and edge lists
+        are tens of millions long (build-graph's row of ``python bench/run.py`` shows the whole stage). But
         Arrow hashes the whole catalog on every call, so a few ids (a server's query) are looked up one by one
         in the pandas index's hash table, which is built once and kept.
         """

@@ -39,7 +39,7 @@ def test_chunked_equals_plain_softmax_loss_and_gradient():
 
 def test_chunks_of_a_big_catalog_score_a_sample_of_it(monkeypatch):
     # A "big" catalog of 1,000 products, 8 sampled negatives: each chunk sees its endpoints and 8 others, never all.
-    import dualgnn.training.steps as sampling
+    import dualgnn.training.chunked as sampling
 
     monkeypatch.setattr(sampling, "FULL_SOFTMAX_MAX", 100)
     monkeypatch.setattr(sampling, "LOSS_CHUNK", 16)

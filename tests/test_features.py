@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 
 from dualgnn.errors import ArtifactError, InputError
-from dualgnn.features import text as text_encoders
+from dualgnn.features import words as text_encoders
 from dualgnn.features.build import build_features, transform_new
+from dualgnn.features.sentence import SentenceEncoder
 from dualgnn.features.settings import FeatureSettings
 from dualgnn.features.store import Features
-from dualgnn.features.text import HashingEncoder, SentenceEncoder, product_text
+from dualgnn.features.text import product_text
+from dualgnn.features.words import HashingEncoder
 
 # Two jazz trumpet albums, a rock album, and a kitchen knife: the jazz pair must be each other's nearest text.
 CATALOG = pd.DataFrame({

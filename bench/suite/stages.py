@@ -69,8 +69,8 @@ def features_tfidf(job: Job) -> dict:
 def features_minilm(job: Job) -> dict:
     """The pretrained sentence encoder on a seeded sample of at most MINILM_SAMPLE products (model load excluded)."""
     from dualgnn.features.build import build_features
+    from dualgnn.features.sentence import load_sentence_model, resolve_model_path
     from dualgnn.features.settings import FeatureSettings
-    from dualgnn.features.text import load_sentence_model, resolve_model_path
 
     products = _products(job)
     take = min(MINILM_SAMPLE, len(products))

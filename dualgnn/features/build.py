@@ -16,15 +16,11 @@ import pandas as pd
 
 from dualgnn.errors import ArtifactError, InputError
 from dualgnn.features.cache import encode_cached
+from dualgnn.features.sentence import SentenceEncoder
 from dualgnn.features.settings import CATEGORICAL_FIELDS, NUMERIC_FIELDS, FeatureSettings
 from dualgnn.features.store import Features
-from dualgnn.features.text import (
-    HashingEncoder,
-    SentenceEncoder,
-    TfidfEncoder,
-    product_text,
-    text_values,
-)
+from dualgnn.features.text import product_text, text_values
+from dualgnn.features.words import HashingEncoder, TfidfEncoder
 
 log = logging.getLogger(__name__)
 

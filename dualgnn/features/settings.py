@@ -21,14 +21,13 @@ NUMERIC_FIELDS = ("log_price", "price_missing")
 class FeatureSettings:
     """How node features are built. Saved in features.json and reloaded with them.
 
-    * ``encoder``: ``"minilm"`` (a sentence-transformers model, 384-d for MiniLM; slow: measured about 40 product
-      texts of ~80 word pieces, or 470 short titles, per CPU-second),
+    * ``encoder``: ``"minilm"`` (a sentence-transformers model, 384-d for MiniLM; a transformer pass per text, so
+      far slower than the others: ``python bench/run.py --stages features-minilm``),
       ``"tfidf"`` (TF-IDF + truncated SVD to ``dim`` dims; fitted on the catalog) or ``"hashing"`` (hashed words
       + fixed random projection to ``dim`` dims; nothing fitted).
     * ``model_path``: a local sentence-transformers model directory for ``minilm``; None = packaged all-MiniLM-L6-v2.
     * ``dim``: output size of ``tfidf`` and ``hashing`` (``minilm`` has its model's size). More dims keep more of
-      the TF-IDF signal (text-kNN HR@10 on amazon-digital-music: 0.044 at 128, 0.056 at 256, 0.065 at 384) but
-      each doubling doubled build time and feature memory at a million products.
+      the TF-IDF signal but cost build time and feature memory in proportion at a million products.
     * ``batch_size``: texts per forward pass of the sentence model.
     * ``max_description_chars``: descriptions are cut to this many characters (MiniLM reads 256 word pieces).
     * ``min_count``: categorical values seen fewer times share id 0 with missing ones (a one-product brand would

@@ -10,13 +10,10 @@ search of the query's source vector among all target vectors. :class:`TargetInde
 * ``ivf``    ``IndexIVFFlat``: k-means cells, ``nprobe`` cells scanned per query; less memory than HNSW's links
   (M*8 bytes per vector). An override only: ``auto`` never picks it.
 
-``auto`` chooses by work, not by size alone (see :func:`choose_kind`). Measured on 2 cores, 64-d unit vectors,
-1M targets (bench/topk.py; idle-machine figures from CPU time, the runs shared the cores with other jobs):
-exact search answers about 220 queries/s (so one query costs 5 ms, but the whole catalog over an hour), while
-HNSW (M=32, efConstruction=80) takes about 115 s to build and then answers about 10,000 queries/s at
-efSearch=96 with recall@20 0.97 (efSearch 64: 0.95, 13,700/s; 128: 0.98, 7,600/s). M=16 builds in about 80 s
-but reaches only 0.87 at efSearch 96 and 0.92 at 192, so M=32 it is. The break-even with exact search is about
-25,000 queries, i.e. 2.5e10 query x target pairs.
+``auto`` chooses by work, not by size alone (see :func:`choose_kind`): exact search for small catalogs or few
+queries, HNSW (M=32, efConstruction=80, efSearch=96) when the whole catalog is queried against a big one. The
+measurements behind those numbers (queries/s, build time, recall@20 by M and efSearch, the break-even in query x
+target pairs) are in bench/PERFORMANCE.md and come from ``python bench/topk.py``.
 """
 
 from __future__ import annotations

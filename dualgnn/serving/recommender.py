@@ -146,7 +146,8 @@ class Recommender:
 
     def _stock_rows(self, in_stock: np.ndarray) -> tuple[np.ndarray, bytes]:
         """Recommendable rows of an in-stock array and their index key, remembered for the last array object: a
-        server passes the same one with every query, and intersecting 50,000 ids took 60 ms per query."""
+        server passes the same one with every query, and intersecting a long id list each time would cost more
+        than the search itself (``python bench/serve_bench.py``)."""
         last = self._last_stock
         if last is not None and last[0] is in_stock:
             return last[1], last[2]

@@ -69,73 +69,103 @@ class RecommendResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Queries:
+    """What a request ranks: ``rows`` (one query product each), or one ``basket`` of several."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    basket: np.ndarray | None = None
+
+
 def run_recommend(req: RecommendRequest, progress: Callable[[int, int], None] | None = None) -> RecommendResult:
     """Load graph and model (fingerprints must match), resolve queries and filters, rank, explain if asked."""
-    warnings: list[str] = []
     if not (req.products or req.products_file or req.all_products or req.basket or req.new_products or req.brands):
         raise InputError("nothing to recommend for",
                          hint="give --product ID, --products-file FILE, --all, --basket ID,ID or --new-products FILE")
+    warnings: list[str] = []
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
     graph, rec = load_recommender(req.artifacts, req.model_dir, index_kind=req.index_kind, threads=req.threads)
     clock["load"] = time.perf_counter() - t0
     if req.brands:
         return _brands(req, rec)
-
-    queries = [encode_ids(rec, list(req.products), "--product")] if req.products else []
     file_skips = SkipReport()  # bytes repaired in the id files, warned about with file and line
-    if req.products_file is not None:
-        queries.append(encode_id_file(rec, req.products_file, file_skips))
-    if req.all_products:
-        queries.append(np.arange(len(rec)))
-    basket = encode_ids(rec, list(req.basket), "--basket") if req.basket else None
-    if req.new_products is not None:
+    queries = _queries(req, rec, graph, file_skips, warnings, clock)
+    filters = _filters(req, rec, file_skips, warnings)
+    warnings += file_skips.lines()
+    t0 = time.perf_counter()
+    if queries.basket is not None:
+        members, labels, q_titles, ids, scores = _rank_basket(rec, queries.basket, req.k, filters)
+    else:
+        members, labels, q_titles, ids, scores = _rank_each(req, rec, queries.rows, filters, progress)
+    clock["rank"] = time.perf_counter() - t0
+    reasons = None
+    if req.explain:
         t0 = time.perf_counter()
-        new, read_warnings = add_new_products(rec, graph, req.model_dir, req.artifacts, req.new_products,
-                                              as_targets=req.new_as_targets)
-        warnings += read_warnings
-        clock["cold_start"] = time.perf_counter() - t0
-        if basket is not None and not req.new_as_targets:
-            basket = np.concatenate([basket, new])  # new products join the basket
-        elif not (req.new_as_targets and (queries or basket is not None)):
-            queries.append(new)  # new products are the queries unless they were only added as targets
+        reasons = _reasons(graph, rec, members, ids)
+        clock["explain"] = time.perf_counter() - t0
+    frame = recommendation_frame(labels, q_titles, ids, scores, rec.products, reasons)
+    mode = "basket" if queries.basket is not None else ("similar" if req.similar else "related")
+    return RecommendResult(frame, mode, rec.index_kind, clock, warnings)
 
+
+def _queries(req: RecommendRequest, rec: Recommender, graph, file_skips: SkipReport, warnings: list[str],
+             clock: dict[str, float]) -> _Queries:
+    """The request's query products as internal ids; new products (cold start) are added to the index first."""
+    out = _Queries()
+    if req.products:
+        out.rows.append(encode_ids(rec, list(req.products), "--product"))
+    if req.products_file is not None:
+        out.rows.append(encode_id_file(rec, req.products_file, file_skips))
+    if req.all_products:
+        out.rows.append(np.arange(len(rec)))
+    if req.basket:
+        out.basket = encode_ids(rec, list(req.basket), "--basket")
+    if req.new_products is None:
+        return out
+    t0 = time.perf_counter()
+    new, read_warnings = add_new_products(rec, graph, req.model_dir, req.artifacts, req.new_products,
+                                          as_targets=req.new_as_targets)
+    warnings += read_warnings
+    clock["cold_start"] = time.perf_counter() - t0
+    if out.basket is not None and not req.new_as_targets:
+        out.basket = np.concatenate([out.basket, new])  # new products join the basket
+    elif not (req.new_as_targets and (out.rows or out.basket is not None)):
+        out.rows.append(new)  # new products are the queries unless they were only added as targets
+    return out
+
+
+def _filters(req: RecommendRequest, rec: Recommender, file_skips: SkipReport, warnings: list[str]) -> Filters:
     in_stock = None
     if req.in_stock is not None:
         in_stock, unknown = read_in_stock(rec, req.in_stock, file_skips)
         if unknown:
             warnings.append(f"{req.in_stock}: {unknown:,} in-stock ids are not in the catalog; ignored")
-    warnings += file_skips.lines()
-    filters = Filters(exclude_same_category=req.exclude_same_category, exclude_linked=req.exclude_linked,
-                      in_stock=in_stock)
+    return Filters(exclude_same_category=req.exclude_same_category, exclude_linked=req.exclude_linked,
+                   in_stock=in_stock)
+
+
+def _rank_basket(rec: Recommender, basket: np.ndarray, k: int, filters: Filters):
+    """One ranking for the whole basket: (members, labels, titles, ids, scores) of its one row."""
+    rec.plan(1)
+    ids, scores = rec.basket(basket, k, filters)
+    members = np.unique(basket)
     titles = titles_of(rec.products)
-    t0 = time.perf_counter()
-    if basket is not None:
-        rec.plan(1)
-        ids, scores = rec.basket(basket, req.k, filters)
-        q_members = [np.unique(basket)]
-        labels, q_titles = [",".join(rec.ids.decode(q_members[0]))], [" + ".join(titles[q_members[0]])]
-    else:
-        q = np.unique(np.concatenate(queries)) if len(queries) > 1 else queries[0]
-        rec.plan(len(q))
-        method = rec.similar if req.similar else rec.recommend
-        parts = []
-        for lo in range(0, len(q), BATCH):
-            parts.append(method(q[lo:lo + BATCH], req.k, filters))
-            if progress is not None:
-                progress(min(len(q), lo + BATCH), len(q))
-        ids, scores = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        q_members = [np.array([x]) for x in q]
-        labels, q_titles = rec.ids.decode(q), titles[q]
-    clock["rank"] = time.perf_counter() - t0
-    reasons = None
-    if req.explain:
-        t0 = time.perf_counter()
-        reasons = _reasons(graph, rec, q_members, ids)
-        clock["explain"] = time.perf_counter() - t0
-    frame = recommendation_frame(labels, q_titles, ids, scores, rec.products, reasons)
-    mode = "basket" if basket is not None else ("similar" if req.similar else "related")
-    return RecommendResult(frame, mode, rec.index_kind, clock, warnings)
+    return [members], [",".join(rec.ids.decode(members))], [" + ".join(titles[members])], ids, scores
+
+
+def _rank_each(req: RecommendRequest, rec: Recommender, rows: list[np.ndarray], filters: Filters, progress):
+    """A ranking per query product, ``BATCH`` queries per index search: (members, labels, titles, ids, scores)."""
+    q = np.unique(np.concatenate(rows)) if len(rows) > 1 else rows[0]
+    rec.plan(len(q))
+    method = rec.similar if req.similar else rec.recommend
+    parts = []
+    for lo in range(0, len(q), BATCH):
+        parts.append(method(q[lo:lo + BATCH], req.k, filters))
+        if progress is not None:
+            progress(min(len(q), lo + BATCH), len(q))
+    ids, scores = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return [np.array([x]) for x in q], rec.ids.decode(q), titles_of(rec.products)[q], ids, scores
 
 
 def _reasons(graph, rec: Recommender, members: list[np.ndarray], ids: np.ndarray) -> list[str]:

@@ -17,10 +17,9 @@ The structure is planted and known, so tests and demos can check answers, not sh
 >>> bool(((cat.copurchase.src.isin(cases)) & (cat.copurchase.dst.isin(phones))).any())
 False
 
-Generation is vectorised numpy (loops run over categories, never products). Measured with ``dualgnn synth
---products 1000000 --format parquet``: 10 M co-purchase and 10 M co-view edges, about 32 s of CPU time including
-writing, 2.2 GB peak memory; with ``--events`` (20 M events) 65 s and 4.6 GB. Memory grows linearly with
-``n_products``. The same seed gives the same catalog; switching events on or off leaves products and edges
+Generation is vectorised numpy (loops run over categories, never products), so a million products take well
+under a minute (``python bench/run.py --sizes 1m --stages build`` generates one first). Memory grows linearly
+with ``n_products``. The same seed gives the same catalog; switching events on or off leaves products and edges
 unchanged (each part has its own random stream).
 """
 

@@ -99,8 +99,8 @@ def _plain_chunks(config, sd, td, batch, generator, known) -> tuple[float, torch
 
 def _sampled_chunks(config, sd, td, batch, generator) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Chunks of :func:`sampled_softmax_loss`, each on copies of only the rows it reads; their gradients are
-    scattered into whole-table buffers FLUSH_EVERY chunks at a time (torch's index_add_ costs ~20 ms a call on a 1M-row
-    tensor however few rows it adds)."""
+    scattered into whole-table buffers FLUSH_EVERY chunks at a time (torch's index_add_ pays for the whole table on every
+    call, however few rows it adds)."""
     grad_s, grad_t = torch.zeros_like(sd), torch.zeros_like(td)
     k = config.candidates or SAMPLED_NEGATIVES
     weights = loss_weights(config)

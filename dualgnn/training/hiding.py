@@ -13,8 +13,7 @@ validation HR@10 at two seeds but test HR@10 only within the seed spread, and gi
 
 Whole graphs with weighted CSR aggregation (the default) get per-step copies of the co-purchase matrices with
 the hidden edges' weights set to zero and every norm recomputed from the remaining weighted degrees (a few
-vectorised passes over the edge list; at 100k products 1.5 s of a 20-s, 16-step epoch); other whole-graph aggregations get a DGL graph
-without the edges; neighbour sampling excludes them (:meth:`EdgeHider.exclude`).
+vectorised passes over the edge list); other whole-graph aggregations get a DGL graph without the edges; neighbour sampling excludes them (:meth:`EdgeHider.exclude`).
 """
 
 from __future__ import annotations

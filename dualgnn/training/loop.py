@@ -116,38 +116,15 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     bar = EpochProgress(config.epochs, enabled=progress, start=state["epoch"])
     try:
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
-            t0 = time.perf_counter()
-            model.train()
-            losses = []
-            for batch_loss in step():
-                if not torch.isfinite(batch_loss):
-                    raise NonFiniteLossError(
-                        f"training loss became {batch_loss.item()} at epoch {epoch}",
-                        hint="lower --lr, raise the temperature, or check the features for NaN/inf values")
-                optimizer.zero_grad()
-                batch_loss.backward()
-                optimizer.step()
-                state["ema_steps"] += 1
-                state["ema"] = update_ema(state["ema"], model, config.ema_decay, state["ema_steps"])
-                losses.append(batch_loss.item())
-            record = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
+            record = run_epoch(model, optimizer, step, state, config, epoch)
             model.clear_buffers()  # validation and the checkpoint start from live memory
             release_freed_memory()
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 with averaged_weights(model, state["ema"]):
                     s, t = embed_all(model, g, inputs, cold)
                     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                val = validation_score(s, t, split, exclude)
-                del s, t  # two (n, served width) tables: not kept beside the next epoch's steps
-                if np.isfinite(val["HR@10"]):
-                    record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
-                # Without validation edges the lowest training loss picks the epoch (best_val stays NaN below).
-                score = val["HR@10"] if np.isfinite(val["HR@10"]) else -record["loss"]
-                if score > state["best_val"]:
-                    state.update(best_val=score, best_epoch=epoch, bad_epochs=0, best_state=weights)
-                else:
-                    state["bad_epochs"] += 1
-                del weights
+                keep_best(state, record, validation_score(s, t, split, exclude), weights)
+                del s, t, weights  # two (n, served width) tables: not kept beside the next epoch's steps
             state["history"].append(record)
             state["epoch"] = epoch
             if ckpt is not None:
@@ -171,3 +148,33 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     return result
 
 
+def run_epoch(model, optimizer, step, state: dict, config: TrainConfig, epoch: int) -> dict:
+    """One epoch of ``step``'s batches: backward, optimiser step and averaged weights after each; a non-finite loss
+    stops training. Returns the epoch's record (mean loss, seconds)."""
+    t0 = time.perf_counter()
+    model.train()
+    losses = []
+    for batch_loss in step():
+        if not torch.isfinite(batch_loss):
+            raise NonFiniteLossError(
+                f"training loss became {batch_loss.item()} at epoch {epoch}",
+                hint="lower --lr, raise the temperature, or check the features for NaN/inf values")
+        optimizer.zero_grad()
+        batch_loss.backward()
+        optimizer.step()
+        state["ema_steps"] += 1
+        state["ema"] = update_ema(state["ema"], model, config.ema_decay, state["ema_steps"])
+        losses.append(batch_loss.item())
+    return {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
+
+
+def keep_best(state: dict, record: dict, val: dict[str, float], weights: dict) -> None:
+    """Early stopping's bookkeeping: ``weights`` become the best when validation HR@10 improved (without
+    validation edges, when the training loss fell; best_val then holds minus that loss)."""
+    if np.isfinite(val["HR@10"]):
+        record.update({"val_hr10": val["HR@10"], "val_mrr10": val["MRR@10"]})
+    score = val["HR@10"] if np.isfinite(val["HR@10"]) else -record["loss"]
+    if score > state["best_val"]:
+        state.update(best_val=score, best_epoch=record["epoch"], bad_epochs=0, best_state=weights)
+    else:
+        state["bad_epochs"] += 1

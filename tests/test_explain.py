@@ -34,6 +34,18 @@ def test_planted_two_hop_paths_and_the_strongest_wins():
     np.testing.assert_allclose(ex.strength, [0.75, 0.125, 0.75])
 
 
+def test_the_sentence_says_also_bought_and_what_its_percentages_are():
+    g = graph_of(8, [(0, 1, 3), (0, 2, 1), (2, 5, 1), (2, 6, 1)], coview=[(1, 5, 1)],
+                 titles=["phone", "case", "charger", "t3", "t4", "sleeve", "cable", "t7"])
+    text = Explainer(g).describe(np.array([0, 0, 0]), np.array([1, 5, 6]), g.products)
+    # 0 -> 1 carries 3 of the phone's 4 units of co-purchase weight.
+    assert text[0] == "customers who bought phone also bought this (75% of phone's co-purchases)"
+    assert text[1] == ("customers who bought phone also bought case (75% of phone's co-purchases), which is viewed "
+                       "with this (100% of case's co-views)")
+    assert text[2] == ("customers who bought phone also bought charger (25% of phone's co-purchases), and 50% of "
+                       "charger's co-purchases are this")
+
+
 def test_no_path_within_two_hops_says_metadata():
     # 0 -> 1 -> 2 -> 3: node 3 is three hops away; 7 is isolated.
     g = graph_of(8, [(0, 1, 1), (1, 2, 1), (2, 3, 1)], cats=["C > a"] * 4 + ["C > b"] * 3 + ["C > a"],

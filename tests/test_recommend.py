@@ -88,19 +88,39 @@ def test_batch_equals_single_with_approximate_index():
         np.testing.assert_array_equal(scores[0], batch_scores[i])
 
 
-def test_basket_excludes_items_and_averages_unit_sources():
+def test_basket_fuses_the_items_own_lists_by_reciprocal_rank():
     graph, s, t = random_catalog(seed=2)
     rec = recommender_for(graph, s, t)
     items = np.array([3, 50, 70])
     ids, scores = rec.basket(items, 20)
     assert not set(ids[0]) & set(items)
-    unit = s[items] / np.linalg.norm(s[items], axis=1, keepdims=True)
-    want = (unit @ t.T).mean(axis=0)
-    want[items] = -np.inf
-    assert ids[0].tolist() == np.argsort(-want, kind="stable")[:20].tolist()
-    np.testing.assert_allclose(scores[0], want[ids[0]], rtol=1e-5)
+    fused = np.zeros(len(t))
+    for i in items:
+        own = s[i] @ t.T
+        own[items] = -np.inf
+        for rank, v in enumerate(np.argsort(-own, kind="stable")[:20 + 20]):
+            fused[v] += 1.0 / (1 + rank)
+    assert set(ids[0]) == set(np.argsort(-fused, kind="stable")[:20]) or np.isclose(  # ties at the cut
+        np.sort(fused)[-20], np.sort(fused)[-21])
+    np.testing.assert_allclose(scores[0], fused[ids[0]], rtol=1e-6)
+    assert (np.diff(scores[0]) <= 0).all()
     with pytest.raises(InputError):
         rec.basket(np.array([], np.int64), 5)
+
+
+def test_a_mixed_basket_gets_suggestions_for_both_items():
+    # A case (item 0) whose neighbours score far higher than the camera's (item 1): a mean query vector would
+    # serve only the case's accessories; the fused lists serve both.
+    graph, _, _ = random_catalog(seed=4)
+    n = graph.num_products
+    s = np.zeros((n, 2), np.float32)
+    t = np.zeros((n, 2), np.float32)
+    s[0], s[1] = [1.0, 0.0], [0.0, 1.0]
+    t[10:20] = [[5.0 - 0.1 * i, 0.0] for i in range(10)]  # the case's accessories, big scores
+    t[20:30] = [[0.0, 1.0 - 0.01 * i] for i in range(10)]  # the camera's, small scores
+    rec = recommender_for(graph, s, t, index_kind="exact")
+    ids, _ = rec.basket(np.array([0, 1]), 4)
+    assert ids[0].tolist() == [10, 20, 11, 21]
 
 
 def test_similar_uses_source_source():
@@ -230,7 +250,7 @@ def test_cli_recommend_prints_and_writes(cli_setup, tmp_path):
     art, model = cli_setup
     res = run_cli("recommend", art, "--model", model, "--product", "p0", "-k", "2", "--explain")
     assert res.exit_code == 0, res.output
-    assert "customers also bought" in res.output and "title c0" in res.output and "bought together" in res.output
+    assert "customers also bought" in res.output and "title c0" in res.output and "also bought this" in res.output
     out = tmp_path / "all.jsonl"
     res = run_cli("recommend", art, "--model", model, "--all", "-k", "3", "--exclude-linked", "--out", out, "-q")
     assert res.exit_code == 0, res.output

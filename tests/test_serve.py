@@ -84,7 +84,7 @@ def test_batch_equals_single_and_explain_gives_reasons(planted_server):
     for pid, answer in zip(ids, batch["results"]):
         single = httpx.get(f"{url}/v1/related/{pid}", params={"k": 4, "explain": "true"}).json()
         assert answer == {k: v for k, v in single.items() if k != "model"}
-    assert batch["results"][0]["recommendations"][0]["reason"].startswith("bought together with title p0")
+    assert batch["results"][0]["recommendations"][0]["reason"].startswith("customers who bought title p0 also bought this")
 
 
 def test_filters_and_in_stock_replacement(planted_server):

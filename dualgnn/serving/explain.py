@@ -5,12 +5,17 @@ co-purchases (or co-views) that went to ``v``. A path's strength is the product 
 direct edge (one factor <= 1) outranks a two-hop path through the same evidence, and a two-hop path through a
 hub (whose weight is spread thin) counts little. Candidate paths::
 
-    q -copurchase-> v                  "bought together with Q"
-    q -coview- v                       "viewed together with Q"
-    q -copurchase-> w -copurchase-> v  "customers who bought Q also bought W, which is often followed by V"
-    q -copurchase-> w -coview- v       "customers who bought Q also bought W, often viewed with V"
-    q -coview- w -copurchase-> v       "viewed together with Q: W, which is often followed by V"
-    q -coview- w -coview- v            "viewed together with Q: W, often viewed with V"
+    q -copurchase-> v                  "customers who bought Q also bought this (12% of Q's co-purchases)"
+    q -coview- v                       "viewed together with Q (8% of Q's co-views)"
+    q -copurchase-> w -copurchase-> v  "customers who bought Q also bought W (30% of Q's co-purchases), and 12% of
+                                        W's co-purchases are this"
+    q -copurchase-> w -coview- v       "... also bought W (30% ...), which is viewed with this (20% of W's co-views)"
+    q -coview- w -copurchase-> v       "viewed together with Q: W (40% of Q's co-views), and 12% of W's co-purchases
+                                        are this"
+    q -coview- w -coview- v            "viewed together with Q: W (40% ...), which is viewed with this (20% ...)"
+
+The percentages are the normalised weights themselves, so a reader sees how strong each step is; co-purchase
+weights are the reader's strengths (Amazon list positions, event counts, a table's ``weight`` column).
 
 With no path, the reason is ``metadata`` (same category / brand / shared title words): the model's vectors
 come from product text too, which is all a cold-start product has.
@@ -34,13 +39,17 @@ import scipy.sparse as sp
 from dualgnn.graph import ProductGraph
 from dualgnn.serving.tables import titles_of
 
-DIRECT = {"copurchase": "bought together with {q}", "coview": "viewed together with {q}"}
-TWO_HOP = {
-    ("copurchase", "copurchase"): "customers who bought {q} also bought {w}, which is often followed by this",
-    ("copurchase", "coview"): "customers who bought {q} also bought {w}, often viewed with this",
-    ("coview", "copurchase"): "viewed together with {q}: {w}, which is often followed by this",
-    ("coview", "coview"): "viewed together with {q}: {w}, often viewed with this",
-}
+DIRECT = {"copurchase": "customers who bought {q} also bought this ({a} of {q}'s co-purchases)",
+          "coview": "viewed together with {q} ({a} of {q}'s co-views)"}
+FIRST = {"copurchase": "customers who bought {q} also bought {w} ({a} of {q}'s co-purchases)",
+         "coview": "viewed together with {q}: {w} ({a} of {q}'s co-views)"}
+SECOND = {"copurchase": "and {b} of {w}'s co-purchases are this", "coview": "which is viewed with this ({b} of {w}'s co-views)"}
+TWO_HOP = {(a, b): FIRST[a] + ", " + SECOND[b] for a in FIRST for b in SECOND}
+
+
+def _share(x: float) -> str:
+    """A normalised weight as a percentage a person reads at a glance ("<1%" rather than "0%")."""
+    return f"{x:.0%}" if x >= 0.005 else "<1%"
 
 
 @dataclass
@@ -110,10 +119,12 @@ class Explainer:
         out = []
         for qi, vi, k, w, s in zip(queries, recs, ex.kind, ex.via, ex.strength):
             if k in DIRECT:
-                out.append(DIRECT[k].format(q=text.names[qi][:60]) + f" ({s:.2f})")
+                out.append(DIRECT[k].format(q=text.names[qi][:60], a=_share(s)))
             elif k != "metadata":
-                pair = tuple(k.split(">"))
-                out.append(TWO_HOP[pair].format(q=text.names[qi][:60], w=text.names[w][:60]) + f" ({s:.3f})")
+                first, second = k.split(">")
+                a = self.mats[first][int(qi), int(w)]
+                out.append(TWO_HOP[first, second].format(q=text.names[qi][:60], w=text.names[w][:60], a=_share(a),
+                                                         b=_share(s / a if a > 0 else 0.0)))
             else:
                 out.append(text.reason(int(qi), int(vi)))
         return out

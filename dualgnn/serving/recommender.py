@@ -28,6 +28,9 @@ from dualgnn.serving.index import Exclusion, TargetIndex
 #: a query still running on the previous list does not rebuild its index.
 MAX_STOCK_INDEXES = 2
 
+#: Basket fusion: each item's list is read this far past k.
+BASKET_DEPTH = 20
+
 
 @dataclass(frozen=True, kw_only=True)
 class Filters:
@@ -214,13 +217,29 @@ class Recommender:
     def basket(self, items: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
         """"Complete the basket": one ranking for several products, basket items excluded. Shapes ``(1, k)``.
 
-        The query vector is the mean of the items' L2-normalised source vectors, so a target's score is the
-        average of its per-item scores ``mean_i s_i . t_v`` (one index search, and no single item dominates by
-        vector length). Filters apply per item: linked to any item, or in any item's category, is excluded.
+        Reciprocal-rank fusion of the items' own lists: each item ranks its top ``k + BASKET_DEPTH`` products
+        (``source[i] . target[v]``, the whole basket excluded), and a product scores ``sum_i 1 / rank_i`` (ranks
+        from 1). Every item thus contributes its best suggestions whatever the scale of its scores: a case and a
+        camera get a screen protector and a memory card, where a mean query vector would serve whichever item's
+        neighbourhood scores higher; a product high in several lists comes first. No damping constant (web
+        search's RRF adds 60 to every rank): the lists answer different queries, so each one's head must count
+        most. Ties keep the order of first appearance. Filters apply per item: linked to
+        any item, or in any item's category, is excluded.
         """
         items = np.unique(np.asarray(items, dtype=np.int64))
         if len(items) == 0:
             raise InputError("the basket is empty")
-        s = self.source[items]
-        s = s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-12)
-        return self.search(s.mean(axis=0, keepdims=True), [items], k, filters)
+        depth = k + BASKET_DEPTH
+        ids, _ = self.search(self.source[items], [items] * len(items), depth, filters)
+        ranks = np.broadcast_to(np.arange(depth), ids.shape)
+        found = ids >= 0
+        # Rank-major order, so among equal fused scores the product first listed by any item comes first.
+        flat_ids, flat_ranks = ids.T[found.T], ranks.T[found.T]
+        uniq, first, inverse = np.unique(flat_ids, return_index=True, return_inverse=True)
+        fused = np.zeros(len(uniq))
+        np.add.at(fused, inverse, 1.0 / (1.0 + flat_ranks))
+        order = np.lexsort((first, -fused))[:k]
+        out_ids = np.full((1, k), -1, np.int64)
+        out_scores = np.full((1, k), -np.inf, np.float32)
+        out_ids[0, :len(order)], out_scores[0, :len(order)] = uniq[order], fused[order]
+        return out_ids, out_scores

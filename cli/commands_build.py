@@ -37,6 +37,9 @@ def build_graph_command(
         help="Text encoder: minilm (all-MiniLM-L6-v2, offline), tfidf (fast, TF-IDF + SVD) or hashing.")] = "minilm",
     model_path: Annotated[Optional[str], typer.Option(
         help="A local sentence-transformers model directory to use instead of the bundled MiniLM.")] = None,
+    reuse_text: Annotated[Optional[Path], typer.Option(
+        "--reuse-text", help="An earlier graph directory (last night's) whose text vectors are reused for products "
+                             "whose text did not change (a rebuild into the same --out reuses its own).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Read products and interactions, build the product graph and features, write an artifact directory."""
@@ -51,7 +54,7 @@ def build_graph_command(
     settings = FeatureSettings(encoder=encoder, model_path=model_path)
     inputs = BuildInputs(amazon=tuple(amazon or ()), products=products, copurchase=copurchase, coview=coview,
                          events=tuple(events or ()), event_settings=event_settings)
-    summary = build_artifacts(inputs, out, settings, progress=not quiet)
+    summary = build_artifacts(inputs, out, settings, progress=not quiet, reuse_text=reuse_text)
 
     table = Table(title=f"product graph -> {escape(str(summary.out_dir))}", show_header=False)
     table.add_row("products", f"{summary.products:,}")

@@ -85,21 +85,28 @@ def read_inputs(inputs: BuildInputs) -> tuple[RawData, dict[str, str]]:
     return raw, {k: str(v) for k, v in (("copurchase", inputs.copurchase), ("coview", inputs.coview)) if v}
 
 
-def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *,
-                    progress: bool = True) -> BuildSummary:
+def build_artifacts(inputs: BuildInputs, out_dir: Path, feature_settings=None, *, progress: bool = True,
+                    reuse_text: Path | None = None) -> BuildSummary:
     """Read, build the graph, encode features and write ``out_dir`` (replacing it atomically).
 
     ``out_dir`` is checked first (dualgnn.outputs): it may only be absent, empty or an earlier graph artifact, and
-    never one of the inputs.
+    never one of the inputs. Text vectors of products whose text did not change are reused from ``out_dir``'s
+    own cache when it is rebuilt in place, or from ``reuse_text``, an earlier graph artifact (last night's): with
+    the sentence encoder that turns a nightly rebuild from a full re-encoding into the changed products' share.
     """
     from dualgnn.features.settings import FeatureSettings
 
     feature_settings = feature_settings or FeatureSettings()
-    with claim_output(out_dir, kind="graph", inputs=inputs.paths()):
-        return _build(inputs, Path(out_dir), feature_settings, progress)
+    if reuse_text is not None and not (Path(reuse_text) / "text_cache.npz").is_file():
+        raise InputError(f"{reuse_text} holds no text_cache.npz to reuse",
+                         hint="give a graph directory written by `dualgnn build-graph`")
+    reuse = [Path(reuse_text)] if reuse_text is not None else []
+    with claim_output(out_dir, kind="graph", inputs=inputs.paths() + reuse):
+        return _build(inputs, Path(out_dir), feature_settings, progress, reuse + [Path(out_dir)])
 
 
-def _build(inputs: BuildInputs, out_dir: Path, feature_settings, progress: bool) -> BuildSummary:
+def _build(inputs: BuildInputs, out_dir: Path, feature_settings, progress: bool,
+           cache_dirs: list[Path]) -> BuildSummary:
     from dualgnn.features.build import build_features
 
     seconds: dict[str, float] = {}
@@ -115,9 +122,9 @@ def _build(inputs: BuildInputs, out_dir: Path, feature_settings, progress: bool)
     seconds["graph"] = time.perf_counter() - t0
 
     with atomic_dir(out_dir, "graph") as tmp:
-        old_cache = Path(out_dir) / "text_cache.npz"
-        if old_cache.exists():  # reuse embeddings of unchanged product texts
-            shutil.copy2(old_cache, tmp / "text_cache.npz")
+        old = [d / "text_cache.npz" for d in cache_dirs if (d / "text_cache.npz").is_file()]
+        if old:  # reuse embeddings of unchanged product texts
+            shutil.copy2(old[0], tmp / "text_cache.npz")
         t0 = time.perf_counter()
         features = build_features(graph.products, feature_settings, cache_path=tmp / "text_cache.npz",
                                   progress=progress)

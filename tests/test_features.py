@@ -154,6 +154,26 @@ def test_duplicate_texts_are_encoded_once(count_encoded):
     assert np.array_equal(feats.text[0], feats.text[3])
 
 
+def test_a_nightly_build_into_a_new_directory_reuses_last_nights_text_vectors(tmp_path, count_encoded):
+    from dualgnn.build import BuildInputs, build_artifacts
+
+    products = CATALOG.assign(product_id=[f"p{i}" for i in range(len(CATALOG))])
+    edges = pd.DataFrame({"src": ["p0", "p2"], "dst": ["p1", "p5"]})
+    edges.to_csv(tmp_path / "copurchase.csv", index=False)
+    products.to_csv(tmp_path / "products.csv", index=False)
+    inputs = BuildInputs(products=tmp_path / "products.csv", copurchase=tmp_path / "copurchase.csv")
+    settings = FeatureSettings(encoder="hashing")
+    build_artifacts(inputs, tmp_path / "last-night", settings, progress=False)
+    assert len(count_encoded[0]) == 6
+    products.loc[3, "title"] = "Ceramic paring knife"
+    products.to_csv(tmp_path / "products.csv", index=False)
+    build_artifacts(inputs, tmp_path / "tonight", settings, progress=False, reuse_text=tmp_path / "last-night")
+    assert count_encoded[1:] == [product_text(products.iloc[[3]])]  # only the changed product
+    assert (tmp_path / "last-night" / "text_cache.npz").exists()  # the earlier build is an input: left alone
+    with pytest.raises(InputError, match="no text_cache.npz"):
+        build_artifacts(inputs, tmp_path / "other", settings, progress=False, reuse_text=tmp_path)
+
+
 def test_damaged_cache_is_ignored(tmp_path, count_encoded, caplog):
     cache = tmp_path / "text_cache.npz"
     cache.write_bytes(b"not an npz")

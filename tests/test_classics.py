@@ -124,6 +124,7 @@ def test_batch_equals_single_and_cold_rows_are_zero(method):
     src, dst = np.array([0, 1, 4, 0]), np.array([3, 5, 2, 5])
     np.testing.assert_allclose(scorer.pair_score(src, dst), batch[[0, 2, 3, 0], dst], rtol=1e-5, atol=1e-7)
     assert not batch[4].any()  # product 6 has no training edges: every candidate ties
+    np.testing.assert_allclose(scorer.sparse_score(queries).toarray(), batch, rtol=1e-5, atol=1e-7)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Tuned classic recommenders: personalised PageRank, RP3beta, EASE^R, item kNN, co-occurrence with reverse edges.
 
 DESIGN.md: "the bar is the strongest classic, tuned". Each is a :class:`ComboScorer`: its score rows are a weighted
-sum of a few *terms* (dense ``(q, n)`` rows). Structural hyperparameters (RP3beta's beta, EASE^R's lambda, the
+sum of a few *terms* (sparse ``(q, n)`` rows; dense where a caller wants the whole row). Structural hyperparameters (RP3beta's beta, EASE^R's lambda, the
 co-view weight inside the item matrix, ...) fix the fitted matrices; *knobs* only reweight terms, so
 :func:`dualgnn.classics.tuning.tune` searches them on cached rows. Everything is fitted on training edges only.
 
@@ -66,9 +66,28 @@ class ComboScorer(Scorer):
         super().__init__(num_products)
         self.structure, self.knobs = dict(structure), dict(knobs)
 
-    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
-        """Dense term rows for ``queries``; ``names`` (None: all) may be used to skip unneeded terms."""
+    def sparse_terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, sp.csr_matrix]:
+        """Term rows for ``queries`` as sparse ``(q, n)`` matrices; ``names`` (None: all) may skip unneeded terms."""
         raise NotImplementedError
+
+    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
+        """The same rows dense (what the tuning caches)."""
+        return {t: _dense(m) for t, m in self.sparse_terms(queries, names).items()}
+
+    def sparse_score(self, queries: np.ndarray) -> sp.csr_matrix:
+        """:meth:`score` as a sparse ``(q, n)`` matrix: on a big catalog a query's row has a few thousand non-zero
+        entries, which is what the second stage reads (never a dense row per query)."""
+        queries = np.asarray(queries, np.int64)
+        weights = {t: w for t, w in self.term_weights(self.knobs).items() if w}
+        out = sp.csr_matrix((len(queries), self.num_products), dtype=np.float32)
+        for t, m in self.sparse_terms(queries, set(weights)).items():
+            if t not in weights:
+                continue
+            if self.normalise:
+                peak = np.asarray(m.max(axis=1).todense()).ravel() if m.nnz else np.zeros(m.shape[0])
+                m = sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ m
+            out = out + weights[t] * m
+        return sp.csr_matrix(out, dtype=np.float32)
 
     def term_weights(self, knobs: dict) -> dict[str, float]:
         return {t: float(w) for t, w in knobs.items()}
@@ -116,12 +135,11 @@ class ProfileScorer(ComboScorer):
         super().__init__(graph.n, structure, knobs)
         self.graph, self.item_item = graph, item_item
 
-    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
+    def sparse_terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, sp.csr_matrix]:
         g, s = self.graph, self.item_item
-        rows = {"self": lambda: _dense(s[queries]), "out": lambda: _dense(g.a[queries] @ s),
-                "in": lambda: _dense(g.at[queries] @ s), "coview": lambda: _dense(g.c[queries] @ s),
-                "rev": lambda: _dense(g.at[queries]), "cv": lambda: _dense(g.c[queries])}
-        return {t: make() for t, make in rows.items() if names is None or t in names}
+        rows = {"self": lambda: s[queries], "out": lambda: g.a[queries] @ s, "in": lambda: g.at[queries] @ s,
+                "coview": lambda: g.c[queries] @ s, "rev": lambda: g.at[queries], "cv": lambda: g.c[queries]}
+        return {t: sp.csr_matrix(make(), dtype=np.float32) for t, make in rows.items() if names is None or t in names}
 
 
 class PageRankScorer(ComboScorer):
@@ -136,13 +154,13 @@ class PageRankScorer(ComboScorer):
         m = (graph.a + structure["rev"] * graph.at + structure["cv"] * graph.c).tocsr()
         self.transition = _row_normalised(m)
 
-    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
-        x = np.zeros((len(queries), self.num_products), np.float32)
-        x[np.arange(len(queries)), queries] = 1.0
+    def sparse_terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, sp.csr_matrix]:
+        x = sp.csr_matrix((np.ones(len(queries), np.float32), (np.arange(len(queries)), queries)),
+                          shape=(len(queries), self.num_products))
         out = {}
         last = self.MAX_STEPS if names is None else max((int(t[4:]) for t in names), default=0)
         for t in range(1, last + 1):
-            x = np.asarray(x @ self.transition, np.float32)
+            x = sp.csr_matrix(x @ self.transition, dtype=np.float32)
             out[f"step{t}"] = x
         return out
 
@@ -161,8 +179,9 @@ class CooccurrenceRevScorer(ComboScorer):
         self.graph = graph
         self.matrix = CooccurrenceScorer(graph.copurchase, graph.coview, graph.n).matrix
 
-    def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
-        return {"cooc": _dense(self.matrix[queries]), "rev": _dense(self.graph.at[queries])}
+    def sparse_terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, sp.csr_matrix]:
+        return {"cooc": sp.csr_matrix(self.matrix[queries], dtype=np.float32),
+                "rev": sp.csr_matrix(self.graph.at[queries], dtype=np.float32)}
 
     def term_weights(self, knobs: dict) -> dict[str, float]:
         return {"cooc": 1.0, "rev": float(knobs["rev"])}

@@ -2,7 +2,9 @@
 
     python bench/cooccurrence_reference.py --data music
 """
-import argparse, json, sys
+import argparse
+import json
+import sys
 from pathlib import Path
 
 import numpy as np

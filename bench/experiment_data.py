@@ -69,8 +69,8 @@ def _prices(path):
 
 
 def make_features(g, path, dim=256):
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
     p = g.products
     text = (p.title.fillna("") + " . " + p.category.fillna("") + " . " + p.description.fillna("").str[:500]).tolist()
     X = TfidfVectorizer(min_df=2, max_features=50000, sublinear_tf=True).fit_transform(text)

@@ -23,14 +23,13 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-
-import shutil
 
 import httpx
 import numpy as np

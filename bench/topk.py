@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dualgnn.serving.index import TargetIndex, choose_kind, set_threads  # noqa: E402
+from dualgnn.index import TargetIndex, choose_kind, set_threads  # noqa: E402
 
 
 def mixture_vectors(n: int, d: int, components: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

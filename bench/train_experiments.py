@@ -8,7 +8,11 @@ Appends one JSON line per run to bench/results/train_experiments.jsonl.
 """
 from __future__ import annotations
 
-import argparse, ast, json, sys, time
+import argparse
+import ast
+import json
+import sys
+import time
 from pathlib import Path
 
 import numpy as np

@@ -23,7 +23,7 @@ SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the split 
 
 
 class Index(str, Enum):
-    """Faiss index kinds (:func:`dualgnn.serving.index.choose_kind`)."""
+    """Faiss index kinds (:func:`dualgnn.index.choose_kind`)."""
 
     auto = "auto"
     exact = "exact"

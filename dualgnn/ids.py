@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 
 from dualgnn.errors import InputError, UnknownIdError
 
-
 #: Lookups of at most this many ids (given as a list) go id by id through the pandas index's kept hash table.
 SMALL_LOOKUP = 1000
 

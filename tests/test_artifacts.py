@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualgnn.artifacts import MANIFEST, atomic_dir, load_graph, write_graph, write_json, FORMAT_VERSION
+from dualgnn.artifacts import FORMAT_VERSION, MANIFEST, atomic_dir, load_graph, write_graph, write_json
 from dualgnn.errors import ArtifactError
 from dualgnn.graph import build_graph
 from dualgnn.sources.base import RawData

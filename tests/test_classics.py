@@ -10,10 +10,15 @@ import scipy.sparse as sp
 from dualgnn.classics import scorers as classics
 from dualgnn.classics.baselines import CooccurrenceScorer
 from dualgnn.classics.scorers import (
-    CLASSICS, MethodSkipped, TrainGraph, ease_matrix, item_knn_matrix, rp3beta_matrix,
+    CLASSICS,
+    MethodSkipped,
+    TrainGraph,
+    ease_matrix,
+    item_knn_matrix,
+    rp3beta_matrix,
 )
-from dualgnn.graph import Edges, symmetrise
 from dualgnn.classics.tuning import fit_classic, tune
+from dualgnn.graph import Edges, symmetrise
 
 
 def _edges(pairs):

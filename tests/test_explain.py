@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dualgnn.serving.explain import Explainer
 from dualgnn.graph import Edges, ProductGraph, symmetrise
 from dualgnn.ids import IdMap
+from dualgnn.serving.explain import Explainer
 
 
 def graph_of(n, copurchase, coview=(), cats=None, titles=None):

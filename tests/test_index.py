@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dualgnn.serving.index import TargetIndex, choose_kind
+from dualgnn.index import TargetIndex, choose_kind
 
 
 def _unit(rng, n, d):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dualgnn.graph import Edges
 from dualgnn.evaluation.methods import MethodContext, fit_method
+from dualgnn.graph import Edges
 from dualgnn.metrics import direction_scores, rank_targets
-from dualgnn.ranking.ranker import RankerScorer, load_ranker, save_ranker
 from dualgnn.ranking.candidates import CandidateSizes, make_batch
+from dualgnn.ranking.ranker import RankerScorer, load_ranker, save_ranker
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
 from tests.planted_graph import planted_world

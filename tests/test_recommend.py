@@ -6,15 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualgnn.serving.brands import brand_frame, brand_vectors, similar_brands
 from dualgnn.errors import ArtifactError, InputError, UnknownIdError
 from dualgnn.graph import Edges, ProductGraph
 from dualgnn.ids import IdMap
+from dualgnn.serving.brands import brand_frame, brand_vectors, similar_brands
+from dualgnn.serving.load import (
+    check_fingerprint,
+    encode_id_file,
+    encode_ids,
+    read_id_file,
+    read_in_stock,
+    recommender_for,
+)
 from dualgnn.serving.recommender import Filters, Recommender
 from dualgnn.serving.tables import read_table, recommendation_frame, write_table
-from dualgnn.serving.load import (
-    check_fingerprint, encode_id_file, encode_ids, read_in_stock, read_id_file, recommender_for,
-)
 
 
 def planted():
@@ -280,8 +285,8 @@ def test_cli_new_products_are_queries_and_optionally_targets(cli_setup, tmp_path
     # with --new-as-targets.
     from types import SimpleNamespace
 
-    import dualgnn.model.coldstart as coldstart
     import dualgnn.features.build as features
+    import dualgnn.model.coldstart as coldstart
     import dualgnn.model.io as model_io
     from dualgnn.artifacts import graph_fingerprint
 

@@ -166,7 +166,7 @@ def run_child(name: str, job_json: str) -> None:
     """Child entry point: set threads, run stage ``name``, print its metrics as the last stdout line."""
     import torch
 
-    from dualgnn.serving.index import set_threads
+    from dualgnn.index import set_threads
 
     job = json.loads(job_json)
     torch.set_num_threads(job["threads"])

@@ -122,8 +122,8 @@ def _ranker_scorer(ctx: MethodContext) -> Scorer:
     model fitted on ``ctx.split``'s validation edges; ``.tuning`` records its choices and fitting seconds."""
     import time
 
-    from dualgnn.ranking.ranker import fit_ranker
     from dualgnn.ranking.candidates import RankInputs
+    from dualgnn.ranking.ranker import fit_ranker
 
     reused = "dualgnn" in ctx.embeddings
     source, target = _gnn_embeddings("dualgnn", ctx)

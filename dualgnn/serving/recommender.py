@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from dualgnn.errors import InputError
 from dualgnn.ids import IdMap
-from dualgnn.serving.index import Exclusion, TargetIndex
+from dualgnn.index import Exclusion, TargetIndex
 
 #: In-stock lists whose indexes are kept per role (oldest dropped first): the current list and the one before, so
 #: a query still running on the previous list does not rebuild its index.
@@ -52,7 +52,7 @@ class Recommender:
     ``linked`` is the ``(n, n)`` co-purchase adjacency (row q = q's out-neighbours) for ``exclude_linked``;
     ``ids`` the catalog's :class:`IdMap` if one exists already (building one for 1M products takes a second).
     Indexes are built lazily on first use, for the filter set in use; ``index_kind`` and ``num_queries`` choose
-    the Faiss index (see :func:`dualgnn.serving.index.choose_kind`).
+    the Faiss index (see :func:`dualgnn.index.choose_kind`).
     """
 
     def __init__(self, products: pd.DataFrame, source: np.ndarray, target: np.ndarray, *,

@@ -18,6 +18,7 @@ import ctypes.util
 import os
 import sys
 
+
 def use_huge_pages() -> bool:
     """Ask torch for transparent huge pages behind its big CPU tensors (its own switch, ``THP_MEM_ALLOC_ENABLE``).
 

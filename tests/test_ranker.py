@@ -127,5 +127,5 @@ def test_ranker_on_cold_products(world):
     assert ranker.tuning["gnn"].startswith("trained for this row")
     cold = split.cold
     batch = make_batch(ranker.inputs, cold, ranker.sizes)
-    assert (batch.rows["paths"] == 0).all() and (batch.group_sizes() > 0).all()
+    assert (batch.signals["paths"] == 0).all() and (batch.group_sizes() > 0).all()
     assert np.isfinite(ranker.score(cold)).all()

@@ -224,7 +224,7 @@ def item_knn_matrix(graph: TrainGraph, structure: dict) -> sp.csr_matrix:
     norms = np.sqrt(np.maximum(gram.diagonal(), 0))
     coo = _zero_diagonal(gram).tocoo()
     sims = coo.data / (norms[coo.row] * norms[coo.col] + float(structure["shrink"]) + 1e-12)
-    return _top_per_row(sp.csr_matrix((sims, (coo.row, coo.col)), shape=gram.shape), int(structure["k"]))
+    return top_per_row(sp.csr_matrix((sims, (coo.row, coo.col)), shape=gram.shape), int(structure["k"]))
 
 
 _PLAIN = {"out": (1.0,), "coview": (0.0, 0.25, 0.5, 1.0)}
@@ -269,7 +269,7 @@ def _zero_diagonal(m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest entries of each row (ties by lower column)."""
     m.sort_indices()
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))

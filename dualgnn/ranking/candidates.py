@@ -1,31 +1,35 @@
-"""The ranker's first stage: per query batch, the dense signal rows and the candidate set they retrieve.
+"""The ranker's first stage: per query batch, the candidate set and its signals, all from sparse rows.
 
-Signals (dense ``(q, n)`` rows for the batch, computed from the split's *training* edges and the trained GNN):
+Signals of a candidate pair ``(q, v)`` (computed from one graph's edges and the GNN vectors propagated over them):
 
 * ``gnn`` = ``s_q . t_v`` (the GNN's forward score), ``gnn_rev`` = ``s_v . t_q`` (the reverse), ``gnn_sim`` =
-  ``s_q . s_v`` (similar products);
-* path counts by type, from sparse rows of ``A`` (training co-purchase), ``A^T`` and ``C`` (co-view):
-  ``AA``, ``ATA``, ``AAT``, ``AC``, ``CA``, ``CC``, ``ATAT`` (two hops) and the direct links ``rev`` (``v -> q``)
-  and ``cv`` (``q ~ v``);
-* each tuned classic's score row (e.g. RP3beta, personalised PageRank).
+  ``s_q . s_v`` (similar products), as row-wise dot products of the pair's vectors;
+* path counts by type, from sparse rows of ``A`` (co-purchase), ``A^T`` and ``C`` (co-view): ``AA``, ``ATA``, ``AAT``,
+  ``AC``, ``CA``, ``CC``, ``ATAT`` (two hops) and the direct links ``rev`` (``v -> q``) and ``cv`` (``q ~ v``);
+* each tuned classic's score (e.g. RP3beta, personalised PageRank), from its sparse score rows;
+* ranks: the candidate's rank in the path total's row and each classic's row (how many products score strictly
+  higher: exact, since everything outside a sparse row scores 0) and its position in the GNN's top list (capped at
+  its length: the GNN scores every product, and only its head is retrieved).
 
-Candidates of a query: the union of the GNN's top ``gnn_k``, the first classic's top ``classic_k`` and the
-``graph_k`` products with the most 1-2 hop paths (every path type summed), minus the query itself and its training
-out-neighbours (the products the protocol filters: ranking them would waste slots). Everything is vectorised per
-batch (sparse products, ``argpartition``); nothing loops over pairs.
+Candidates of a query: the union of the GNN's top ``gnn_k`` (a maximum-inner-product search of the target index,
+:class:`dualgnn.index.TargetIndex`), the first classic's top ``classic_k``, the ``graph_k`` products with the most
+1-2 hop paths and the ``popular_k`` most bought products, minus the query itself and its out-neighbours in the
+graph (the products the protocol filters; a shop's known co-purchases are served apart). Nothing is a dense
+``(queries, products)`` row, so a batch costs what its queries' neighbourhoods cost, not the catalog's size: the
+whole-catalog export at a million products stays within minutes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import TrainGraph
+from dualgnn.classics.scorers import TrainGraph, top_per_row
 from dualgnn.split import Split
 
-#: Two-hop path types: name -> (first hop, second hop) over the training matrices ``a``, ``at``, ``c``.
+#: Two-hop path types: name -> (first hop, second hop) over the matrices ``a``, ``at``, ``c``.
 PATHS = {"AA": ("a", "a"), "ATA": ("at", "a"), "AAT": ("a", "at"), "AC": ("a", "c"), "CA": ("c", "a"),
          "CC": ("c", "c"), "ATAT": ("at", "at")}
 LINKS = {"rev": "at", "cv": "c"}
@@ -38,128 +42,197 @@ class CandidateSizes:
     gnn_k: int = 100
     classic_k: int = 100
     graph_k: int = 100
+    popular_k: int = 0
 
     def to_dict(self) -> dict:
-        return {"gnn_k": self.gnn_k, "classic_k": self.classic_k, "graph_k": self.graph_k}
+        return {"gnn_k": self.gnn_k, "classic_k": self.classic_k, "graph_k": self.graph_k,
+                "popular_k": self.popular_k}
 
 
 @dataclass
 class RankInputs:
-    """What the ranker reads, all from one split's training side: the training graph, the GNN's source and target
-    vectors, the fitted classics (name -> scorer with ``score``; the first retrieves candidates) and the product
-    features (``text``, ``categorical``, ``numeric``; None: no metadata features)."""
+    """What the ranker reads, all from one graph's side (a split's training edges, or a shop's whole graph): its
+    matrices, the GNN's source and target vectors, the fitted classics (name -> scorer with ``sparse_score``; the
+    first retrieves candidates) and the product features (``text``, ``categorical``, ``numeric``; None: none)."""
 
     graph: TrainGraph
     source: np.ndarray
     target: np.ndarray
     classics: dict
     features: object = None
+    index_kind: str = "auto"
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def from_split(cls, split: Split, num_products: int, source, target, classics: dict, features) -> "RankInputs":
+    def from_split(cls, split: Split, num_products: int, source, target, classics: dict, features,
+                   **kw) -> "RankInputs":
         graph = TrainGraph(split.train_copurchase, split.train_coview, num_products)
         return cls(graph, np.ascontiguousarray(source, np.float32), np.ascontiguousarray(target, np.float32),
-                   dict(classics), features)
+                   dict(classics), features, **kw)
 
     @property
     def n(self) -> int:
         return self.graph.n
 
     def in_degree(self) -> np.ndarray:
-        if not hasattr(self, "_indeg"):
-            self._indeg = np.asarray(self.graph.a.sum(axis=0)).ravel().astype(np.float32)
-            self._outdeg = np.asarray(self.graph.a.sum(axis=1)).ravel().astype(np.float32)
-        return self._indeg
+        if "indeg" not in self._cache:
+            self._cache["indeg"] = np.asarray(self.graph.a.sum(axis=0)).ravel().astype(np.float32)
+        return self._cache["indeg"]
 
     def out_degree(self) -> np.ndarray:
-        self.in_degree()
-        return self._outdeg
+        if "outdeg" not in self._cache:
+            self._cache["outdeg"] = np.asarray(self.graph.a.sum(axis=1)).ravel().astype(np.float32)
+        return self._cache["outdeg"]
+
+    def linked(self, queries: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """``products`` (same shape as ``queries``, or ``(b, m)`` against ``(b,)``) that are the query itself or
+        one of its out-neighbours: what the ranker never ranks."""
+        if "keys" not in self._cache:
+            a = self.graph.a.tocoo()
+            self._cache["keys"] = np.sort(a.row.astype(np.int64) * self.n + a.col)
+        q = np.asarray(queries, np.int64)
+        q = q[:, None] if np.ndim(products) == 2 else q
+        p = np.asarray(products, np.int64)
+        keys = self._cache["keys"]
+        key = q * self.n + p
+        pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+        hit = (keys[pos] == key) if len(keys) else np.zeros(key.shape, bool)
+        return hit | (p == q)
+
+    def gnn_top(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The GNN's top ``k`` per query among products it may rank: ``(ids, scores)`` ``(b, k)``, -1 / -inf in
+        empty slots."""
+        from dualgnn.index import TargetIndex
+
+        if "index" not in self._cache:
+            self._cache["index"] = TargetIndex(self.target, kind=self.index_kind)
+        queries = np.asarray(queries, np.int64)
+        return self._cache["index"].search(self.source[queries], min(k, self.n), extra=k // 4 + 8,
+                                           exclude=lambda rows, cand: self.linked(queries[rows], cand))
+
+    def popular(self, k: int) -> np.ndarray:
+        """The ``k`` products with the most co-purchase in-edges (those with none never)."""
+        if ("popular", k) not in self._cache:
+            indeg = self.in_degree()
+            top = np.argsort(-indeg, kind="stable")[:k]
+            self._cache[("popular", k)] = top[indeg[top] > 0]
+        return self._cache[("popular", k)]
 
 
 @dataclass
 class Batch:
-    """One query batch: its signal rows, the excluded cells (self, training out-neighbours) and its candidates as
-    (row in batch, product) pairs, sorted by row."""
+    """One query batch: its candidates as (row in batch, product) pairs, sorted by row, and their signals
+    (name -> ``(m,)`` float32, the module docstring's names, ``paths`` their total, ``rank_<source>``) and each
+    query's best GNN score among the products it may rank (``best_gnn``, ``(b,)``)."""
 
     queries: np.ndarray
-    rows: dict
-    excluded: np.ndarray
     cand_row: np.ndarray
     cand_col: np.ndarray
+    signals: dict
+    best_gnn: np.ndarray
 
     def group_sizes(self) -> np.ndarray:
         return np.bincount(self.cand_row, minlength=len(self.queries))
 
 
-def signal_rows(inputs: RankInputs, queries: np.ndarray) -> dict[str, np.ndarray]:
-    """Dense ``(q, n)`` float32 rows of every signal (module docstring) for ``queries``."""
-    g, q = inputs.graph, np.asarray(queries, np.int64)
-    mats = {"a": g.a, "at": g.at, "c": g.c}
-    first = {name: m[q] for name, m in mats.items()}
-    rows = {"gnn": inputs.source[q] @ inputs.target.T, "gnn_rev": inputs.target[q] @ inputs.source.T,
-            "gnn_sim": inputs.source[q] @ inputs.source.T}
-    for name, (hop1, hop2) in PATHS.items():
-        rows[name] = _dense(first[hop1] @ mats[hop2])
-    for name, mat in LINKS.items():
-        rows[name] = _dense(first[mat])
-    for name, scorer in inputs.classics.items():
-        rows[name] = np.asarray(scorer.score(q), np.float32)
-    return rows
-
-
-def path_total(rows: dict) -> np.ndarray:
-    """Every 1-2 hop path (and direct link) summed: the graph source's retrieval score."""
-    return sum(rows[name] for name in (*PATHS, *LINKS))
-
-
 def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
                pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Batch:
-    """Signals and candidates for ``queries`` (module docstring); ``pairs`` = (row in batch, product), sorted by
+    """Candidates and signals for ``queries`` (module docstring); ``pairs`` = (row in batch, product), sorted by
     row, replaces the retrieved candidates (features of given pairs)."""
     queries = np.asarray(queries, np.int64)
-    rows = signal_rows(inputs, queries)
-    excluded = np.asarray(inputs.graph.a[queries].toarray() > 0)
-    excluded[np.arange(len(queries)), queries] = True
-    rows["paths"] = path_total(rows)
+    b, n = len(queries), inputs.n
+    g = inputs.graph
+    mats = {"a": g.a, "at": g.at, "c": g.c}
+    first = {name: m[queries] for name, m in mats.items()}
+    rows = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
+    rows.update({name: first[mat] for name, mat in LINKS.items()})
+    rows["paths"] = sum(rows.values(), sp.csr_matrix((b, n), dtype=np.float32))
+    rows.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
+    rows = {name: _allowed(inputs, queries, sp.csr_matrix(m, dtype=np.float32)) for name, m in rows.items()}
+    gnn_ids, gnn_scores = inputs.gnn_top(queries, max(sizes.gnn_k, 1))
     if pairs is not None:
-        return Batch(queries, rows, excluded, np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64))
-    chosen = np.zeros_like(excluded)
-    _mark_top(chosen, rows["gnn"], excluded, sizes.gnn_k, positive_only=False)
-    _mark_top(chosen, rows["paths"], excluded, sizes.graph_k, positive_only=True)
+        cand_row, cand_col = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
+    else:
+        cand_row, cand_col = _candidates(inputs, queries, rows, gnn_ids[:, :sizes.gnn_k], sizes)
+    signals = {name: _gather(m, cand_row, cand_col) for name, m in rows.items()}
+    q, v = queries[cand_row], cand_col
+    signals["gnn"] = _rowdot(inputs.source, q, inputs.target, v)
+    signals["gnn_rev"] = _rowdot(inputs.target, q, inputs.source, v)
+    signals["gnn_sim"] = _rowdot(inputs.source, q, inputs.source, v)
+    for name in ("paths", *inputs.classics):
+        signals[f"rank_{name}"] = _rank_in_rows(rows[name], cand_row, signals[name])
+    signals["rank_gnn"] = _position(gnn_ids, cand_row, cand_col)
+    return Batch(queries, cand_row, cand_col, signals, gnn_scores[:, 0])
+
+
+def _allowed(inputs: RankInputs, queries: np.ndarray, m: sp.csr_matrix) -> sp.csr_matrix:
+    """``m`` without the cells of products a query may not be recommended (itself, its out-neighbours)."""
+    m.sum_duplicates()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    drop = inputs.linked(queries[rows], m.indices.astype(np.int64))
+    if drop.any():
+        m.data[drop] = 0.0
+        m.eliminate_zeros()
+    return m
+
+
+def _candidates(inputs: RankInputs, queries: np.ndarray, rows: dict, gnn_ids: np.ndarray,
+                sizes: CandidateSizes) -> tuple[np.ndarray, np.ndarray]:
+    """The union of every source's top products per query, as sorted (row, product) pairs."""
+    parts_r, parts_c = [np.repeat(np.arange(len(queries)), gnn_ids.shape[1])], [gnn_ids.ravel()]
+    tops = [(rows["paths"], sizes.graph_k)]
     if inputs.classics:
-        _mark_top(chosen, rows[next(iter(inputs.classics))], excluded, sizes.classic_k, positive_only=True)
-    cand_row, cand_col = np.nonzero(chosen & ~excluded)
-    return Batch(queries, rows, excluded, cand_row.astype(np.int64), cand_col.astype(np.int64))
+        tops.append((rows[next(iter(inputs.classics))], sizes.classic_k))
+    for m, k in tops:
+        top = top_per_row(m.copy(), k).tocoo()
+        parts_r.append(top.row.astype(np.int64))
+        parts_c.append(top.col.astype(np.int64))
+    if sizes.popular_k:
+        popular = inputs.popular(sizes.popular_k)
+        r = np.repeat(np.arange(len(queries)), len(popular))
+        c = np.tile(popular, len(queries))
+        keep = ~inputs.linked(queries[r], c)
+        parts_r.append(r[keep])
+        parts_c.append(c[keep])
+    r, c = np.concatenate(parts_r), np.concatenate(parts_c)
+    ok = c >= 0
+    keys = np.unique(r[ok] * np.int64(inputs.n) + c[ok])
+    return keys // inputs.n, keys % inputs.n
 
 
-def _mark_top(chosen: np.ndarray, scores: np.ndarray, excluded: np.ndarray, k: int, *, positive_only: bool) -> None:
-    """Set ``chosen`` at each row's ``k`` best non-excluded products (only those scoring > 0 if ``positive_only``)."""
-    n = scores.shape[1]
-    k = min(k, n)
-    if k <= 0:
-        return
-    masked = np.where(excluded, -np.inf, scores)
-    top = np.argpartition(-masked, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
-    values = np.take_along_axis(masked, top, axis=1)
-    keep = (values > 0) if positive_only else np.isfinite(values)
-    r = np.repeat(np.arange(len(scores)), top.shape[1])
-    chosen[r[keep.ravel()], top.ravel()[keep.ravel()]] = True
+def _gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``m[rows[i], cols[i]]`` for every pair, 0 where ``m`` has no entry."""
+    if len(rows) == 0:
+        return np.zeros(0, np.float32)
+    return np.asarray(m[rows, cols], np.float32).ravel()
 
 
-def row_ranks(scores: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Per product, how many products of its row score strictly higher (excluded cells score lowest): a rank that
-    ties share, so it never encodes product ids. float32 ``(q, n)``."""
-    masked = np.where(excluded, -np.inf, scores)
-    order = np.argsort(-masked, axis=1, kind="stable")
-    ordered = np.take_along_axis(masked, order, axis=1)
-    position = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    starts = np.ones(scores.shape, bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1).astype(np.float32)
-    ranks = np.empty(scores.shape, np.float32)
-    np.put_along_axis(ranks, order, first, axis=1)
-    return ranks
+def _rowdot(left: np.ndarray, i: np.ndarray, right: np.ndarray, j: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    out = np.empty(len(i), np.float32)
+    for s in range(0, len(i), chunk):
+        out[s:s + chunk] = np.einsum("ij,ij->i", left[i[s:s + chunk]], right[j[s:s + chunk]])
+    return out
 
 
-def _dense(m) -> np.ndarray:
-    return np.asarray(m.toarray() if sp.issparse(m) else m, np.float32)
+def _rank_in_rows(m: sp.csr_matrix, cand_row: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """How many entries of row ``cand_row[i]`` of ``m`` are strictly above ``values[i]`` (every product missing
+    from the row scores 0, below any entry, as the values are non-negative). Vectorised: each value becomes its
+    integer rank among all values, so (row, value) pairs sort as one int64 key."""
+    entry_row = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    levels, inverse = np.unique(np.concatenate([m.data, values]), return_inverse=True)
+    width = np.int64(len(levels) + 1)
+    entry_key = np.sort(entry_row * width + inverse[:len(m.data)])
+    cand_key = cand_row * width + inverse[len(m.data):]
+    above = np.searchsorted(entry_key, (cand_row + 1) * width) - np.searchsorted(entry_key, cand_key, side="right")
+    return above.astype(np.float32)
+
+
+def _position(ids: np.ndarray, cand_row: np.ndarray, cand_col: np.ndarray) -> np.ndarray:
+    """Each candidate's 0-based position in its query's list ``ids`` (b, k); ``k`` when it is not in it."""
+    b, k = ids.shape
+    keys = np.where(ids >= 0, np.arange(b)[:, None] * np.int64(1 << 40) + ids, -1).ravel()
+    order = np.argsort(keys, kind="stable")
+    look = cand_row * np.int64(1 << 40) + cand_col
+    pos = np.minimum(np.searchsorted(keys[order], look), len(keys) - 1)
+    found = keys[order][pos] == look
+    return np.where(found, order[pos] % k, k).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The ranker's pair features, gathered for a batch's candidates from its dense signal rows (no per-pair loops).
+"""The ranker's pair features, gathered for a batch's candidates from its signals (no per-pair loops).
 
 Per candidate pair ``(q, v)``:
 
@@ -10,7 +10,8 @@ Per candidate pair ``(q, v)``:
 * popularity: training in-degree of both ends (``pop_q``, ``pop_v``) and out-degree (``out_q``, ``out_v``);
 * metadata: ``same_brand``, ``same_category_top``, ``same_category_leaf`` (1 / 0, NaN when either is unknown),
   ``text_cos``, ``log_price_diff`` (NaN when a price is missing);
-* ``rank_gnn``, ``rank_paths``, ``rank_<classic>``: the candidate's 0-based rank in each source's row.
+* ``rank_gnn``, ``rank_paths``, ``rank_<classic>``: the candidate's 0-based rank in each source's row (the GNN's
+  capped at the length of its retrieved list).
 
 A cold product (no training edges) has zero path counts, classic scores and degrees; its GNN vectors come from the
 cold-start path and its metadata features are as for any product.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualgnn.ranking.candidates import LINKS, PATHS, Batch, RankInputs, row_ranks
+from dualgnn.ranking.candidates import LINKS, PATHS, Batch, RankInputs
 
 GNN = ("gnn", "gnn_rev", "gnn_dir", "gnn_sim", "gnn_gap")
 GRAPH = (*PATHS, *LINKS, "paths")
@@ -40,19 +41,12 @@ def pair_features(inputs: RankInputs, batch: Batch) -> np.ndarray:
     """``(candidates, features)`` float32 in :func:`feature_names` order for ``batch``'s candidate pairs."""
     r, c = batch.cand_row, batch.cand_col
     q = batch.queries[r]
-    rows = batch.rows
-    cols: dict[str, np.ndarray] = {}
-    for name in ("gnn", "gnn_rev", "gnn_sim", *GRAPH, *inputs.classics):
-        cols[name] = rows[name][r, c]
+    cols = dict(batch.signals)
     cols["gnn_dir"] = cols["gnn"] - cols["gnn_rev"]
-    best = np.where(batch.excluded, -np.inf, rows["gnn"]).max(axis=1)
-    cols["gnn_gap"] = cols["gnn"] - best[r]
+    cols["gnn_gap"] = cols["gnn"] - batch.best_gnn[r]
     indeg, outdeg = inputs.in_degree(), inputs.out_degree()
     cols.update(pop_q=indeg[q], pop_v=indeg[c], out_q=outdeg[q], out_v=outdeg[c])
     cols.update(_metadata(inputs.features, q, c))
-    for source in ("gnn", "paths", *inputs.classics):
-        name = "rank_gnn" if source == "gnn" else f"rank_{source}"
-        cols[name] = row_ranks(rows[source], batch.excluded)[r, c]
     names = feature_names(inputs.classics)
     return np.stack([np.asarray(cols[name], np.float32) for name in names], axis=1) if len(r) else \
         np.zeros((0, len(names)), np.float32)

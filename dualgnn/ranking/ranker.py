@@ -38,7 +38,8 @@ from dualgnn.ranking.candidates import CandidateSizes, RankInputs, make_batch
 from dualgnn.ranking.features import feature_names, pair_features
 from dualgnn.scoring import Scorer
 
-BATCH_CELLS = 1 << 22  # (queries x products) cells per batch: bounds the dense signal rows
+BATCH_CELLS = 1 << 24  # (queries x products) cells of a batch's full score rows
+QUERY_BATCH = 1024
 PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": 0.05,
           "min_data_in_leaf": 20, "feature_fraction": 0.9, "lambdarank_truncation_level": 20,
           "num_threads": 1, "deterministic": True, "force_row_wise": True, "verbosity": -1}
@@ -110,7 +111,9 @@ def score_floor(booster) -> np.float32:
 
 
 def _batches(num_queries: int, num_products: int) -> list[slice]:
-    step = max(1, BATCH_CELLS // max(num_products, 1))
+    """Query batches: every signal is sparse, so a batch's cost follows its queries' neighbourhoods; only
+    :meth:`RankerScorer.score`'s full rows are dense, and they bound the batch on a big catalog."""
+    step = max(1, min(QUERY_BATCH, BATCH_CELLS // max(num_products, 1)))
     return [slice(i, i + step) for i in range(0, num_queries, step)]
 
 

@@ -47,6 +47,9 @@ def recommend_command(
     in_stock: Annotated[Optional[Path], typer.Option(
         "--in-stock", help="Recommend only ids listed in this file (one per line).")] = None,
     index: IndexKind = Index.auto,
+    gnn_only: Annotated[bool, typer.Option(
+        "--gnn-only", help="Rank with the GNN's vectors alone (source . target from the index), not the model's "
+                           "ranker (the default when the model has one: `dualgnn train` fits it).")] = False,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Name the strongest supporting graph path (or 'metadata') per recommendation.")] = False,
     out: Annotated[Optional[Path], typer.Option(
@@ -66,7 +69,8 @@ def recommend_command(
         artifacts=artifacts, model_dir=model, products=tuple(product or ()), products_file=products_file,
         all_products=all_products, basket=items, similar=similar, brands=brands, new_products=new_products,
         new_as_targets=new_as_targets, k=k, exclude_same_category=exclude_same_category,
-        exclude_linked=exclude_linked, in_stock=in_stock, index_kind=index.value, explain=explain, threads=threads)
+        exclude_linked=exclude_linked, in_stock=in_stock, index_kind=index.value, explain=explain, threads=threads,
+        gnn_only=gnn_only)
 
     if out is None:
         result = _run(req, all_products and not quiet)

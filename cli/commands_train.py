@@ -34,6 +34,9 @@ def train_command(
         "--split-kind", help="With --split: edge holds out co-purchase edges, node holds out products "
         "(cold start; default shares 0.75,0.05,0.2).")] = "edge",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
+    ranker: Annotated[bool, typer.Option(
+        "--ranker/--no-ranker", help="Also fit the second stage (LightGBM LambdaRank over GNN, path, classic and "
+        "metadata features) on the validation edges; `recommend` ranks with it unless --gnn-only.")] = True,
     fast_alloc: Annotated[bool, typer.Option(
         "--fast-alloc", help="Keep freed memory for reuse instead of returning it to the system: big catalogs "
         "train faster but peak higher (measured in README \"Performance\").")] = False,
@@ -53,7 +56,8 @@ def train_command(
                                        aggregation=aggregation, seed=seed).items() if v is not None}
     req = TrainRequest(artifacts=artifacts, out=out, preset=preset, overrides=overrides, validation=validation,
                        split=parse_shares(split) if split is not None else None, split_seed=split_seed,
-                       split_kind=split_kind, resume=resume, fast_alloc=fast_alloc, progress=not quiet)
+                       split_kind=split_kind, resume=resume, fast_alloc=fast_alloc, progress=not quiet,
+                       ranker=ranker)
     set_threads(threads)
     say = (lambda line: None) if quiet else (lambda line: console.print(line, highlight=False, markup=False))
     done = run_train(req, say)

@@ -23,8 +23,10 @@ from dualgnn.graph import Edges
 from dualgnn.metrics import rank_targets
 from dualgnn.scoring import Scorer, adjacency
 
-#: Validation pairs used for tuning at most (a seeded sample beyond): bounds the cached rows' memory.
+#: Validation pairs used for tuning at most (a seeded sample beyond), and at most as many as keep one term's cached
+#: (pairs x products) rows within ``MAX_TUNING_CELLS`` float32 cells: 2,000 pairs up to 100k products, 200 at 1M.
 MAX_TUNING_PAIRS = 2000
+MAX_TUNING_CELLS = 200_000_000
 TARGET = ("HR@10", "MRR@10")
 
 
@@ -59,6 +61,7 @@ def tune(method: str, copurchase: Edges, coview: Edges, validation: Edges, num_p
     build, structures, knob_grid = CLASSICS[method]
     graph = TrainGraph(copurchase, coview, num_products)
     knobs = {k: v[0] for k, v in knob_grid.items()}
+    max_pairs = max(100, min(max_pairs, MAX_TUNING_CELLS // max(num_products, 1)))
     if len(validation) > max_pairs:
         validation = validation.subset(np.sort(np.random.default_rng(seed).choice(len(validation), max_pairs,
                                                                                   replace=False)))

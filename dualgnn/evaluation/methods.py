@@ -24,6 +24,7 @@ from dualgnn.classics.baselines import CooccurrenceScorer, PopularityScorer, Tex
 from dualgnn.classics.scorers import CLASSICS
 from dualgnn.errors import ArtifactError
 from dualgnn.graph import ProductGraph
+from dualgnn.ranking.production import RANKER_CLASSICS
 from dualgnn.scoring import EmbeddingScorer, Scorer
 from dualgnn.split import Split
 
@@ -45,8 +46,6 @@ GNN_VARIANTS = {
 }
 #: Two-stage rows: retrieve with the GNN, the classics and short paths, re-rank with LambdaRank.
 RANKERS = ("ranker",)
-#: The tuned classics the ranker reads; the first retrieves candidates.
-RANKER_CLASSICS = ("rp3beta", "pagerank")
 
 
 @dataclass

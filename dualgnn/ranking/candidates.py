@@ -136,31 +136,35 @@ class Batch:
 
 
 def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
-               pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Batch:
+               pairs: tuple[np.ndarray, np.ndarray] | None = None, *, linked: bool = False) -> Batch:
     """Candidates and signals for ``queries`` (module docstring); ``pairs`` = (row in batch, product), sorted by
-    row, replaces the retrieved candidates (features of given pairs)."""
+    row, replaces the retrieved candidates (features of given pairs). ``linked``: each query's out-neighbours join
+    its candidates (what a shop serves besides the predicted ones; their signals are read like any pair's)."""
     queries = np.asarray(queries, np.int64)
     b, n = len(queries), inputs.n
     g = inputs.graph
     mats = {"a": g.a, "at": g.at, "c": g.c}
     first = {name: m[queries] for name, m in mats.items()}
-    rows = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
-    rows.update({name: first[mat] for name, mat in LINKS.items()})
-    rows["paths"] = sum(rows.values(), sp.csr_matrix((b, n), dtype=np.float32))
-    rows.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
-    rows = {name: _allowed(inputs, queries, sp.csr_matrix(m, dtype=np.float32)) for name, m in rows.items()}
+    raw = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
+    raw.update({name: first[mat] for name, mat in LINKS.items()})
+    raw["paths"] = sum(raw.values(), sp.csr_matrix((b, n), dtype=np.float32))
+    raw.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
+    raw = {name: sp.csr_matrix(m, dtype=np.float32) for name, m in raw.items()}
+    # Retrieval and ranks see only what a query may be recommended; a pair's own value is read from ``raw``.
+    allowed = {name: _allowed(inputs, queries, raw[name].copy()) for name in ("paths", *inputs.classics)}
     gnn_ids, gnn_scores = inputs.gnn_top(queries, max(sizes.gnn_k, 1))
     if pairs is not None:
         cand_row, cand_col = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
     else:
-        cand_row, cand_col = _candidates(inputs, queries, rows, gnn_ids[:, :sizes.gnn_k], sizes)
-    signals = {name: _gather(m, cand_row, cand_col) for name, m in rows.items()}
+        cand_row, cand_col = _candidates(inputs, queries, allowed, gnn_ids[:, :sizes.gnn_k], sizes,
+                                         first["a"] if linked else None)
+    signals = {name: _gather(m, cand_row, cand_col) for name, m in raw.items()}
     q, v = queries[cand_row], cand_col
     signals["gnn"] = _rowdot(inputs.source, q, inputs.target, v)
     signals["gnn_rev"] = _rowdot(inputs.target, q, inputs.source, v)
     signals["gnn_sim"] = _rowdot(inputs.source, q, inputs.source, v)
     for name in ("paths", *inputs.classics):
-        signals[f"rank_{name}"] = _rank_in_rows(rows[name], cand_row, signals[name])
+        signals[f"rank_{name}"] = _rank_in_rows(allowed[name], cand_row, signals[name])
     signals["rank_gnn"] = _position(gnn_ids, cand_row, cand_col)
     return Batch(queries, cand_row, cand_col, signals, gnn_scores[:, 0])
 
@@ -177,9 +181,14 @@ def _allowed(inputs: RankInputs, queries: np.ndarray, m: sp.csr_matrix) -> sp.cs
 
 
 def _candidates(inputs: RankInputs, queries: np.ndarray, rows: dict, gnn_ids: np.ndarray,
-                sizes: CandidateSizes) -> tuple[np.ndarray, np.ndarray]:
-    """The union of every source's top products per query, as sorted (row, product) pairs."""
+                sizes: CandidateSizes, linked: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+    """The union of every source's top products per query (and the ``linked`` rows' products), as sorted
+    (row, product) pairs."""
     parts_r, parts_c = [np.repeat(np.arange(len(queries)), gnn_ids.shape[1])], [gnn_ids.ravel()]
+    if linked is not None:
+        coo = linked.tocoo()
+        parts_r.append(coo.row.astype(np.int64))
+        parts_c.append(coo.col.astype(np.int64))
     tops = [(rows["paths"], sizes.graph_k)]
     if inputs.classics:
         tops.append((rows[next(iter(inputs.classics))], sizes.classic_k))

@@ -89,6 +89,31 @@ class RankerScorer(Scorer):
         return out
 
 
+    def ranked(self, queries: np.ndarray, *, linked: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's candidates, best first: ``(ids, scores)`` ``(b, m)`` padded with -1 / -inf. ``linked``:
+        the query's out-neighbours (known co-purchases) are scored among them, as a shop serves them."""
+        queries = np.asarray(queries, np.int64)
+        parts = []
+        for i in _batches(len(queries), 0):
+            batch = make_batch(self.inputs, queries[i], self.sizes, linked=linked)
+            pred = self.predict(pair_features(self.inputs, batch)) if len(batch.cand_row) else np.zeros(0)
+            order = np.lexsort((-pred, batch.cand_row))
+            sizes = batch.group_sizes()
+            width = int(sizes.max()) if len(sizes) else 0
+            ids = np.full((len(batch.queries), width), -1, np.int64)
+            scores = np.full((len(batch.queries), width), -np.inf, np.float32)
+            slot = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            ids[batch.cand_row[order], slot] = batch.cand_col[order]
+            scores[batch.cand_row[order], slot] = pred[order]
+            parts.append((ids, scores))
+        width = max((p[0].shape[1] for p in parts), default=0)
+        pad = [(np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1),
+                np.pad(s, ((0, 0), (0, width - s.shape[1])), constant_values=-np.inf)) for a, s in parts]
+        if not pad:
+            return np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32)
+        return np.concatenate([a for a, _ in pad]), np.concatenate([s for _, s in pad])
+
+
 def prior_score(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:
     """``-prior * log(1 + rank)`` in the first classic's list (its rank feature follows ``rank_paths``)."""
     if not prior:

@@ -42,12 +42,22 @@ def load_embeddings(model_dir: str | Path) -> tuple[np.ndarray, np.ndarray, str 
 
 
 def load_recommender(artifacts: str | Path, model_dir: str | Path, *, index_kind: str = "auto",
-                     num_queries: int | None = None, threads: int = 0) -> tuple[ProductGraph, Recommender]:
-    """``(graph, Recommender)`` for an artifact directory and a model trained on it (fingerprints checked)."""
+                     num_queries: int | None = None, threads: int = 0,
+                     ranked: bool = True) -> tuple[ProductGraph, Recommender]:
+    """``(graph, Recommender)`` for an artifact directory and a model trained on it (fingerprints checked).
+    ``ranked``: the model's ranker (when it has one) ranks catalog queries (:mod:`dualgnn.ranking.production`)."""
     graph = load_graph(artifacts)
     source, target, fingerprint = load_embeddings(model_dir)
     check_fingerprint(fingerprint, graph, model_dir)
     rec = recommender_for(graph, source, target, index_kind=index_kind, num_queries=num_queries, threads=threads)
+    if ranked:
+        from dualgnn.ranking.production import has_ranker, load_shipped_ranker
+
+        if has_ranker(model_dir):
+            from dualgnn.features.store import Features
+
+            rec.use_ranker(load_shipped_ranker(graph, Features.load(artifacts), model_dir, rec.source, rec.target,
+                                               index_kind=index_kind))
     return graph, rec
 
 

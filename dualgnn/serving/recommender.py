@@ -74,6 +74,7 @@ class Recommender:
         self._target_rows = np.arange(len(products))  # products that may be recommended (cold ones opt in)
         self._indexes: dict[tuple, TargetIndex] = {}
         self._last_stock: tuple | None = None
+        self.ranker = None
         self._category_codes()
 
     def _category_codes(self) -> None:
@@ -204,10 +205,48 @@ class Recommender:
         exclude = self.exclusion(members, filters, categories)
         return self._index(role, filters.in_stock).search(vectors, k, exclude=exclude, extra=k + 8)
 
+    def use_ranker(self, ranker) -> None:
+        """Rank catalog queries with ``ranker`` (a :class:`~dualgnn.ranking.ranker.RankerScorer` over this
+        catalog's graph and vectors) instead of the GNN index alone; None goes back to the index."""
+        self.ranker = ranker
+
     def recommend(self, queries: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
-        """"Customers also bought": ``source[q] . target[v]`` top ``k`` per query ``(b,)`` -> ``(b, k)`` ids, scores."""
+        """"Customers also bought": top ``k`` per query ``(b,)`` -> ``(b, k)`` ids, scores. With a ranker (the
+        default of a trained model), its ranked candidates; else, and for products the ranker does not know (cold
+        start), ``source[q] . target[v]`` from the index."""
         queries = np.asarray(queries, dtype=np.int64)
-        return self.search(self.source[queries], [q[None] for q in queries], k, filters)
+        if self.ranker is None:
+            return self.search(self.source[queries], [q[None] for q in queries], k, filters)
+        return self._ranked(queries, k, filters)
+
+    def _ranked(self, queries: np.ndarray, k: int, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """The ranker's lists after the filters; a row it cannot fill (a cold query, few candidates left by the
+        filters) is completed from the index, below every ranked candidate (the ranker's score floor)."""
+        b = len(queries)
+        ids, scores = np.full((b, k), -1, np.int64), np.full((b, k), -np.inf, np.float32)
+        warm = np.flatnonzero(queries < self.ranker.inputs.n)
+        if len(warm):
+            cand, cand_scores = self.ranker.ranked(queries[warm], linked=not filters.exclude_linked)
+            drop = (cand < 0) | self.exclusion([q[None] for q in queries[warm]], filters)(np.arange(len(warm)),
+                                                                                         cand)
+            if filters.in_stock is not None:
+                drop |= ~np.isin(cand, self._stock_rows(filters.in_stock)[0])
+            order = np.argsort(drop, axis=1, kind="stable")[:, :k]  # kept candidates first, best first
+            kept = ~np.take_along_axis(drop, order, axis=1)
+            ids[warm, :order.shape[1]] = np.where(kept, np.take_along_axis(cand, order, axis=1), -1)
+            scores[warm, :order.shape[1]] = np.where(kept, np.take_along_axis(cand_scores, order, axis=1), -np.inf)
+        short = np.flatnonzero((ids < 0).any(axis=1))
+        if len(short):
+            fill, fill_scores = self.search(self.source[queries[short]], [q[None] for q in queries[short]], 2 * k,
+                                            filters)
+            for row, f, fs in zip(short, fill, fill_scores):
+                have = ids[row][ids[row] >= 0]
+                new = ~np.isin(f, have) & (f >= 0)
+                take = np.flatnonzero(new)[:k - len(have)]
+                ids[row, len(have):len(have) + len(take)] = f[take]
+                floor = self.ranker.floor if queries[row] < self.ranker.inputs.n else None
+                scores[row, len(have):len(have) + len(take)] = fs[take] if floor is None else floor
+        return ids, scores
 
     def similar(self, queries: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
         """"Similar items": ``source[q] . source[v]`` (same role, so symmetric), top ``k`` per query."""
@@ -218,7 +257,7 @@ class Recommender:
         """"Complete the basket": one ranking for several products, basket items excluded. Shapes ``(1, k)``.
 
         Reciprocal-rank fusion of the items' own lists: each item ranks its top ``k + BASKET_DEPTH`` products
-        (``source[i] . target[v]``, the whole basket excluded), and a product scores ``sum_i 1 / rank_i`` (ranks
+        (:meth:`recommend`, the whole basket excluded), and a product scores ``sum_i 1 / rank_i`` (ranks
         from 1). Every item thus contributes its best suggestions whatever the scale of its scores: a case and a
         camera get a screen protector and a memory card, where a mean query vector would serve whichever item's
         neighbourhood scores higher; a product high in several lists comes first. No damping constant (web
@@ -230,7 +269,12 @@ class Recommender:
         if len(items) == 0:
             raise InputError("the basket is empty")
         depth = k + BASKET_DEPTH
-        ids, _ = self.search(self.source[items], [items] * len(items), depth, filters)
+        ids, _ = self.recommend(items, depth + len(items), filters)
+        # The filters hold for the whole basket: an item, or what is linked to any item or in any item's
+        # category (with those filters), is never suggested.
+        basket_wide = self.exclusion([items] * len(items), filters)(np.arange(len(items)), np.maximum(ids, 0))
+        ids = np.where(basket_wide | (ids < 0), -1, ids)
+        ids = np.take_along_axis(ids, np.argsort(ids < 0, axis=1, kind="stable"), axis=1)[:, :depth]
         ranks = np.broadcast_to(np.arange(depth), ids.shape)
         found = ids >= 0
         # Rank-major order, so among equal fused scores the product first listed by any item comes first.

@@ -47,6 +47,7 @@ class RecommendRequest:
     index_kind: str = "auto"
     explain: bool = False
     threads: int = 0
+    gnn_only: bool = False
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -85,7 +86,8 @@ def run_recommend(req: RecommendRequest, progress: Callable[[int, int], None] | 
     warnings: list[str] = []
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
-    graph, rec = load_recommender(req.artifacts, req.model_dir, index_kind=req.index_kind, threads=req.threads)
+    graph, rec = load_recommender(req.artifacts, req.model_dir, index_kind=req.index_kind, threads=req.threads,
+                                  ranked=not req.gnn_only)
     clock["load"] = time.perf_counter() - t0
     if req.brands:
         return _brands(req, rec)

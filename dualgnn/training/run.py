@@ -36,6 +36,8 @@ class TrainRequest:
     resume: bool = False
     fast_alloc: bool = False
     progress: bool = True
+    #: Fit the second stage (:mod:`dualgnn.ranking.production`) on the validation edges; recommend uses it.
+    ranker: bool = True
 
     def __post_init__(self) -> None:
         self.config()  # settings errors before any work
@@ -76,6 +78,7 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
     from dualgnn.model.catalog import write_catalog
     from dualgnn.model.io import save_model
     from dualgnn.outputs import claim_output
+    from dualgnn.ranking.production import save_shipped_ranker
     from dualgnn.split import load_or_make_split, whole_graph
     from dualgnn.training.loop import train
 
@@ -94,12 +97,28 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
         # The split goes inside the same atomic swap: evaluate checks a model is scored on the split it learnt from.
         # What refresh needs (ids, served edges, features reference) is kept beside the weights.
         served = graph.copurchase if req.production else chosen.train_copurchase
+        extra = [lambda d: chosen.save(d / "split.npz"), lambda d: write_catalog(d, graph, features, served)]
+        ranker = _fit_ranker(req, graph, features, chosen, result, say)
+        if ranker is not None:
+            learnt["ranker"] = ranker.tuning
+            extra.append(lambda d: save_shipped_ranker(ranker, d))
         save_model(req.out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
-                   extra=[lambda d: chosen.save(d / "split.npz"), lambda d: write_catalog(d, graph, features, served)],
-                   training=learnt)
+                   extra=extra, training=learnt)
         shutil.rmtree(work, ignore_errors=True)
     return TrainOutcome(req.out, learnt, result.best_epoch, result.best_val, len(result.history),
                         len(chosen.val_copurchase))
+
+
+def _fit_ranker(req: TrainRequest, graph, features, split: Split, result, say):
+    """The second stage on the split's validation edges, or None (not asked for, or no validation edges)."""
+    if not req.ranker:
+        return None
+    if len(split.val_copurchase) == 0:
+        say("no validation edges: no ranker fitted (recommend ranks with the GNN alone)")
+        return None
+    from dualgnn.ranking.production import fit_shipped_ranker
+
+    return fit_shipped_ranker(graph, features, split, result, seed=result.config.seed, log=say)
 
 
 def training_summary(graph, split: Split, production: bool) -> dict:

@@ -1,0 +1,91 @@
+"""The ranker a shop ships: fitted by ``dualgnn train`` beside the GNN, read over every edge by ``recommend``.
+
+**Which edges train it (no leakage).** A shipped model learns from every co-purchase edge but a seeded validation
+slice. The ranker is fitted on that slice exactly as ``evaluate`` fits it on a split's validation edges: its
+features (path counts, degrees, the tuned classics' scores, the GNN's vectors propagated over the *training* graph)
+are computed without the slice, so a validation pair stands to them as tomorrow's co-purchase will stand to
+today's graph. The classics' values are tuned on the same slice. Then everything is re-read over the whole graph
+for serving: the served GNN vectors (which propagate over every edge), the classics refitted with their tuned
+values on every edge, every edge's paths and degrees. The ranker itself (``ranker.txt``, LightGBM's text format)
+and what it reads (``ranker.json``: the features, the classics' values, candidate sizes) live in the model
+directory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dualgnn.errors import ArtifactError
+from dualgnn.graph import ProductGraph
+from dualgnn.ranking.candidates import RankInputs
+from dualgnn.split import Split, whole_graph
+
+#: The tuned classics the ranker reads; the first retrieves candidates.
+RANKER_CLASSICS = ("rp3beta", "pagerank")
+#: Validation queries the ranker is fitted on at most (a seeded sample beyond): bounds its training rows (about 150
+#: candidates a query) on a big catalog's validation slice.
+MAX_QUERIES = 20_000
+
+
+def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, seed: int = 0,
+                       log: Callable[[str], None] = lambda _m: None):
+    """The ranker for a model trained on ``split`` (``result``: its TrainResult): returns the fitted
+    :class:`~dualgnn.ranking.ranker.RankerScorer` with ``.classic_params`` (name -> tuned values)."""
+    from dualgnn.classics.tuning import tune
+    from dualgnn.model.embed import embed_all, training_graph
+    from dualgnn.model.inputs import NodeInputs
+    from dualgnn.ranking.ranker import fit_ranker
+
+    n = graph.num_products
+    cold = np.asarray(split.cold, np.int64) if split.settings.kind == "node" else None
+    source, target = embed_all(result.model, training_graph(graph, split, result.config),
+                               NodeInputs.from_features(features), cold)
+    classics, params = {}, {}
+    for name in RANKER_CLASSICS:
+        tuned = tune(name, split.train_copurchase, split.train_coview, split.val_copurchase, n, seed=seed, log=log)
+        classics[name], params[name] = tuned.scorer, tuned.params
+        log(f"tuned {name} on {tuned.pairs:,} validation pairs in {tuned.seconds:.1f}s")
+    inputs = RankInputs.from_split(split, n, source, target, classics, features)
+    validation = split.val_copurchase
+    queries = np.unique(validation.src)
+    if len(queries) > MAX_QUERIES:
+        keep = np.random.default_rng([seed, 16]).choice(queries, MAX_QUERIES, replace=False)
+        validation = validation.subset(np.isin(validation.src, keep))
+    scorer = fit_ranker(inputs, validation, seed=seed, log=log)
+    scorer.classic_params = params
+    return scorer
+
+
+def save_shipped_ranker(scorer, directory: Path) -> None:
+    from dualgnn.ranking.ranker import save_ranker
+
+    save_ranker(scorer, directory, extra={"classic_params": scorer.classic_params})
+
+
+def has_ranker(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / "ranker.txt").is_file()
+
+
+def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, source: np.ndarray,
+                        target: np.ndarray, *, index_kind: str = "auto"):
+    """The model directory's ranker over the whole of ``graph``: the classics refitted on every edge with their
+    tuned values, ``source`` / ``target`` the model's served vectors."""
+    from dualgnn.classics.tuning import fit_classic
+    from dualgnn.ranking.ranker import load_ranker
+
+    model_dir = Path(model_dir)
+    try:
+        meta = json.loads((model_dir / "ranker.json").read_text())
+        params = {name: meta["classic_params"][name] for name in meta["classics"]}  # in the fitted order
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{model_dir / 'ranker.json'} is missing or damaged ({exc})",
+                            hint="retrain with `dualgnn train`, or recommend with --gnn-only") from exc
+    n = graph.num_products
+    classics = {name: fit_classic(name, graph.copurchase, graph.coview, n, params[name]) for name in params}
+    whole = whole_graph(graph)
+    inputs = RankInputs.from_split(whole, n, source, target, classics, features, index_kind=index_kind)
+    return load_ranker(model_dir, inputs)

@@ -136,10 +136,9 @@ class Batch:
 
 
 def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
-               pairs: tuple[np.ndarray, np.ndarray] | None = None, *, linked: bool = False) -> Batch:
+               pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Batch:
     """Candidates and signals for ``queries`` (module docstring); ``pairs`` = (row in batch, product), sorted by
-    row, replaces the retrieved candidates (features of given pairs). ``linked``: each query's out-neighbours join
-    its candidates (what a shop serves besides the predicted ones; their signals are read like any pair's)."""
+    row, replaces the retrieved candidates (features of given pairs)."""
     queries = np.asarray(queries, np.int64)
     b, n = len(queries), inputs.n
     g = inputs.graph
@@ -156,8 +155,7 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     if pairs is not None:
         cand_row, cand_col = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
     else:
-        cand_row, cand_col = _candidates(inputs, queries, allowed, gnn_ids[:, :sizes.gnn_k], sizes,
-                                         first["a"] if linked else None)
+        cand_row, cand_col = _candidates(inputs, queries, allowed, gnn_ids[:, :sizes.gnn_k], sizes)
     signals = {name: _gather(m, cand_row, cand_col) for name, m in raw.items()}
     q, v = queries[cand_row], cand_col
     signals["gnn"] = _rowdot(inputs.source, q, inputs.target, v)
@@ -181,14 +179,9 @@ def _allowed(inputs: RankInputs, queries: np.ndarray, m: sp.csr_matrix) -> sp.cs
 
 
 def _candidates(inputs: RankInputs, queries: np.ndarray, rows: dict, gnn_ids: np.ndarray,
-                sizes: CandidateSizes, linked: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
-    """The union of every source's top products per query (and the ``linked`` rows' products), as sorted
-    (row, product) pairs."""
+                sizes: CandidateSizes) -> tuple[np.ndarray, np.ndarray]:
+    """The union of every source's top products per query, as sorted (row, product) pairs."""
     parts_r, parts_c = [np.repeat(np.arange(len(queries)), gnn_ids.shape[1])], [gnn_ids.ravel()]
-    if linked is not None:
-        coo = linked.tocoo()
-        parts_r.append(coo.row.astype(np.int64))
-        parts_c.append(coo.col.astype(np.int64))
     tops = [(rows["paths"], sizes.graph_k)]
     if inputs.classics:
         tops.append((rows[next(iter(inputs.classics))], sizes.classic_k))

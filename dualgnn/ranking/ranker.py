@@ -89,13 +89,13 @@ class RankerScorer(Scorer):
         return out
 
 
-    def ranked(self, queries: np.ndarray, *, linked: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Each query's candidates, best first: ``(ids, scores)`` ``(b, m)`` padded with -1 / -inf. ``linked``:
-        the query's out-neighbours (known co-purchases) are scored among them, as a shop serves them."""
+    def ranked(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's candidates, best first: ``(ids, scores)`` ``(b, m)`` padded with -1 / -inf. They never hold
+        the query's out-neighbours: the ranker predicts the co-purchases its graph does not know yet."""
         queries = np.asarray(queries, np.int64)
         parts = []
         for i in _batches(len(queries), 0):
-            batch = make_batch(self.inputs, queries[i], self.sizes, linked=linked)
+            batch = make_batch(self.inputs, queries[i], self.sizes)
             pred = self.predict(pair_features(self.inputs, batch)) if len(batch.cand_row) else np.zeros(0)
             order = np.lexsort((-pred, batch.cand_row))
             sizes = batch.group_sizes()

@@ -220,33 +220,64 @@ class Recommender:
         return self._ranked(queries, k, filters)
 
     def _ranked(self, queries: np.ndarray, k: int, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
-        """The ranker's lists after the filters; a row it cannot fill (a cold query, few candidates left by the
-        filters) is completed from the index, below every ranked candidate (the ranker's score floor)."""
+        """The ranker's predictions, fused by reciprocal rank with the query's known co-purchases (ordered by the
+        GNN's ``source . target``) unless ``exclude_linked``: half proven, half discovered, neither drowning the
+        other. The ranker never scores known pairs (it learnt on pairs its graph did not hold), so the two lists are
+        fused by rank, not by score. A row still short (a cold query, strict filters) is completed from the index,
+        after everything ranked."""
         b = len(queries)
         ids, scores = np.full((b, k), -1, np.int64), np.full((b, k), -np.inf, np.float32)
         warm = np.flatnonzero(queries < self.ranker.inputs.n)
         if len(warm):
-            cand, cand_scores = self.ranker.ranked(queries[warm], linked=not filters.exclude_linked)
-            drop = (cand < 0) | self.exclusion([q[None] for q in queries[warm]], filters)(np.arange(len(warm)),
-                                                                                         cand)
-            if filters.in_stock is not None:
-                drop |= ~np.isin(cand, self._stock_rows(filters.in_stock)[0])
-            order = np.argsort(drop, axis=1, kind="stable")[:, :k]  # kept candidates first, best first
-            kept = ~np.take_along_axis(drop, order, axis=1)
-            ids[warm, :order.shape[1]] = np.where(kept, np.take_along_axis(cand, order, axis=1), -1)
-            scores[warm, :order.shape[1]] = np.where(kept, np.take_along_axis(cand_scores, order, axis=1), -np.inf)
+            q = queries[warm]
+            keep = self.exclusion([x[None] for x in q], filters)
+            predicted, predicted_scores = self._allowed(*self.ranker.ranked(q), keep, filters)
+            if filters.exclude_linked or self.linked is None:
+                got, got_scores = predicted[:, :k], predicted_scores[:, :k]
+            else:
+                known = self._known(q)
+                known = self._allowed(known, np.zeros(known.shape), keep, filters)[0]
+                got, got_scores = fuse([known, predicted], k)
+            ids[warm, :got.shape[1]], scores[warm, :got.shape[1]] = got, got_scores
         short = np.flatnonzero((ids < 0).any(axis=1))
         if len(short):
-            fill, fill_scores = self.search(self.source[queries[short]], [q[None] for q in queries[short]], 2 * k,
+            fill, fill_scores = self.search(self.source[queries[short]], [x[None] for x in queries[short]], 2 * k,
                                             filters)
             for row, f, fs in zip(short, fill, fill_scores):
                 have = ids[row][ids[row] >= 0]
-                new = ~np.isin(f, have) & (f >= 0)
-                take = np.flatnonzero(new)[:k - len(have)]
+                take = np.flatnonzero(~np.isin(f, have) & (f >= 0))[:k - len(have)]
                 ids[row, len(have):len(have) + len(take)] = f[take]
-                floor = self.ranker.floor if queries[row] < self.ranker.inputs.n else None
-                scores[row, len(have):len(have) + len(take)] = fs[take] if floor is None else floor
+                below = scores[row, len(have) - 1] - 1.0 - np.arange(len(take)) if len(have) else fs[take]
+                scores[row, len(have):len(have) + len(take)] = below
         return ids, scores
+
+    def _known(self, queries: np.ndarray) -> np.ndarray:
+        """Each query's co-purchase out-neighbours, by ``source . target`` (best first), padded with -1."""
+        sub = self.linked[queries]
+        counts = np.diff(sub.indptr)
+        width = int(counts.max()) if len(counts) else 0
+        out = np.full((len(queries), width), -1, np.int64)
+        if width == 0:
+            return out
+        rows = np.repeat(np.arange(len(queries)), counts)
+        cols = sub.indices.astype(np.int64)
+        gnn = np.einsum("ij,ij->i", self.source[queries[rows]], self.target[cols])
+        order = np.lexsort((-gnn, rows))
+        slot = np.arange(len(order)) - np.repeat(sub.indptr[:-1], counts)
+        out[rows[order], slot] = cols[order]
+        return out
+
+    def _allowed(self, ids: np.ndarray, scores: np.ndarray, exclude: Exclusion,
+                 filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` (b, m) and their ``scores`` without what the filters drop, the rest moved to the front in order
+        (-1 / -inf behind)."""
+        drop = (ids < 0) | exclude(np.arange(len(ids)), np.maximum(ids, 0))
+        if filters.in_stock is not None:
+            drop |= ~np.isin(ids, self._stock_rows(filters.in_stock)[0])
+        order = np.argsort(drop, axis=1, kind="stable")
+        gone = np.take_along_axis(drop, order, axis=1)
+        return (np.where(gone, -1, np.take_along_axis(ids, order, axis=1)),
+                np.where(gone, -np.inf, np.take_along_axis(scores, order, axis=1)).astype(np.float32))
 
     def similar(self, queries: np.ndarray, k: int, filters: Filters = Filters()) -> tuple[np.ndarray, np.ndarray]:
         """"Similar items": ``source[q] . source[v]`` (same role, so symmetric), top ``k`` per query."""
@@ -275,15 +306,32 @@ class Recommender:
         basket_wide = self.exclusion([items] * len(items), filters)(np.arange(len(items)), np.maximum(ids, 0))
         ids = np.where(basket_wide | (ids < 0), -1, ids)
         ids = np.take_along_axis(ids, np.argsort(ids < 0, axis=1, kind="stable"), axis=1)[:, :depth]
-        ranks = np.broadcast_to(np.arange(depth), ids.shape)
-        found = ids >= 0
-        # Rank-major order, so among equal fused scores the product first listed by any item comes first.
-        flat_ids, flat_ranks = ids.T[found.T], ranks.T[found.T]
-        uniq, first, inverse = np.unique(flat_ids, return_index=True, return_inverse=True)
-        fused = np.zeros(len(uniq))
-        np.add.at(fused, inverse, 1.0 / (1.0 + flat_ranks))
-        order = np.lexsort((first, -fused))[:k]
-        out_ids = np.full((1, k), -1, np.int64)
-        out_scores = np.full((1, k), -np.inf, np.float32)
-        out_ids[0, :len(order)], out_scores[0, :len(order)] = uniq[order], fused[order]
-        return out_ids, out_scores
+        return fuse([row[None] for row in ids], k)
+
+
+def fuse(lists: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal-rank fusion, row by row: ``lists`` are ``(b, m_i)`` id arrays (best first, -1 = empty); a product
+    scores ``sum over lists of 1 / rank`` (ranks from 1) and the best ``k`` per row come back as ``(ids, scores)``
+    ``(b, k)``. Ties keep the order of first appearance (rank, then list)."""
+    b = len(lists[0])
+    parts = []
+    for i, ids in enumerate(lists):
+        r, pos = np.nonzero(ids >= 0)
+        parts.append((r, ids[r, pos], pos, np.full(len(r), i)))
+    rows, cols, ranks, which = (np.concatenate(x) for x in zip(*parts))
+    width = np.int64(int(cols.max()) + 1 if len(cols) else 1)
+    keys, first_at, inverse = np.unique(rows * width + cols, return_index=True, return_inverse=True)
+    fused = np.zeros(len(keys))
+    np.add.at(fused, inverse, 1.0 / (1.0 + ranks))
+    first = np.full(len(keys), np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, ranks * len(lists) + which)
+    u_rows, u_cols = rows[first_at], cols[first_at]
+    order = np.lexsort((first, -fused, u_rows))
+    u_rows, u_cols, fused = u_rows[order], u_cols[order], fused[order]
+    counts = np.bincount(u_rows, minlength=b)
+    slot = np.arange(len(u_rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = slot < k
+    out_ids, out_scores = np.full((b, k), -1, np.int64), np.full((b, k), -np.inf, np.float32)
+    out_ids[u_rows[keep], slot[keep]] = u_cols[keep]
+    out_scores[u_rows[keep], slot[keep]] = fused[keep]
+    return out_ids, out_scores

@@ -33,6 +33,7 @@ def refresh_command(
     from dualgnn.model.io import load_model, save_model
     from dualgnn.model.refresh import check_same_encoding, refresh_model
     from dualgnn.outputs import claim_output
+    from dualgnn.ranking.production import copy_shipped_ranker
     from dualgnn.split import whole_graph
 
     set_threads(threads)
@@ -47,7 +48,8 @@ def refresh_command(
         save_model(out, refreshed.result, graph_fingerprint(graph), features_fingerprint=loaded.features_fingerprint,
                    training=training,
                    extra=[lambda d: whole_graph(graph).save(d / "split.npz"),
-                          lambda d: write_catalog(d, graph, refreshed.features)])
+                          lambda d: write_catalog(d, graph, refreshed.features),
+                          lambda d: copy_shipped_ranker(model, d)])
     if quiet:
         return
     table = Table(title=f"refreshed {model} -> {out}", show_header=False)

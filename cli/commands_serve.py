@@ -26,6 +26,8 @@ def serve_command(
         "--in-stock", help="Ids that may be recommended with in_stock_only (one per line); "
                            "replace it at run time with PUT /admin/in-stock.")] = None,
     index: IndexKind = Index.auto,
+    gnn_only: Annotated[bool, typer.Option(
+        "--gnn-only", help="Serve the GNN's index alone, not the model's ranker (the default when it has one).")] = False,
     threads: Annotated[int, typer.Option(
         "--threads", min=0, max=512, help="CPU threads per request for torch and Faiss (0 = all cores; 1 keeps "
                                           "concurrent requests from fighting over the cores).")] = 1,
@@ -55,7 +57,8 @@ def serve_command(
     from dualgnn.serving.http.service import Service
 
     sock = _listen(host, port)  # before the model loads: a port in use is a plain error, exit 1
-    service = Service(artifacts, model, in_stock=stock, index_kind=index.value, threads=threads, log=_log)
+    service = Service(artifacts, model, in_stock=stock, index_kind=index.value, threads=threads,
+                      ranked=not gnn_only, log=_log)
     config = uvicorn.Config(build_app(service), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 

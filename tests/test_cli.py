@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
             "--coview", SAMPLE / "coview.csv.gz", "--encoder", "tfidf", "--quiet", "--out", out / "graph")
     dualgnn("train", out / "graph", "--out", out / "model", "--epochs", "4", "--quiet")
     dualgnn("train", out / "graph", "--out", out / "model-eval", "--split", "0.75,0.05,0.2", "--epochs", "4",
-            "--quiet")
+            "--no-ranker", "--quiet")
     return out
 
 
@@ -49,11 +49,15 @@ def test_build_graph_prints_a_summary_and_writes_the_artifact(trained):
     assert "29,797" in info.stdout  # the readable summary groups digits
 
 
-def test_train_writes_a_model_that_recommends_cases_after_phones_not_back(trained):
+@pytest.mark.parametrize("ranking", [[], ["--gnn-only"], ["--exclude-linked"]])
+def test_train_writes_a_model_that_recommends_cases_after_phones_not_back(trained, ranking):
+    """The shipped model's ranker (the default), its GNN alone, and the ranker's predictions without the known
+    co-purchases: after a phone its accessories, after a case never a phone."""
     assert (trained / "model" / "training_curve.png").stat().st_size > 1000
+    assert (trained / "model" / "ranker.txt").exists() and not (trained / "model-eval" / "ranker.txt").exists()
     out = trained / "recs.csv"
     dualgnn("recommend", trained / "graph", "--model", trained / "model", "--product", PHONE, "--product", CASE,
-            "-k", "10", "--out", out)
+            "-k", "10", "--out", out, *ranking)
     recs = pd.read_csv(out, dtype=str)
     products = pd.read_csv(SAMPLE / "products.csv.gz", dtype=str).set_index("product_id")
     category = recs["recommended_id"].map(products["category"])
@@ -112,3 +116,14 @@ def test_every_command_has_help_and_is_in_the_readme():
     for command in ("build-graph", "train", "evaluate", "recommend", "serve", "synth", "info"):
         assert dualgnn(command, "--help").returncode == 0
         assert f"dualgnn {command}" in readme, command
+
+
+def test_refresh_keeps_the_models_ranker_and_recommends_with_it(trained):
+    out = trained / "model-refreshed"
+    dualgnn("refresh", trained / "graph", "--model", trained / "model", "--out", out, "--quiet")
+    assert (out / "ranker.txt").read_bytes() == (trained / "model" / "ranker.txt").read_bytes()
+    recs = trained / "refreshed.csv"
+    dualgnn("recommend", trained / "graph", "--model", out, "--product", PHONE, "-k", "5", "--out", recs)
+    products = pd.read_csv(SAMPLE / "products.csv.gz", dtype=str).set_index("product_id")
+    category = pd.read_csv(recs, dtype=str)["recommended_id"].map(products["category"])
+    assert not category.str.contains("Smartphones").any()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,6 +128,44 @@ def test_a_mixed_basket_gets_suggestions_for_both_items():
     rec = recommender_for(graph, s, t, index_kind="exact")
     ids, _ = rec.basket(np.array([0, 1]), 4)
     assert ids[0].tolist() == [10, 20, 11, 21]
+
+
+class _StubRanker:
+    """A ranker that predicts fixed lists for the first ``n`` products (cold queries are beyond it)."""
+
+    def __init__(self, n: int, lists: dict[int, list[int]]) -> None:
+        self.inputs, self.floor, self.lists = SimpleNamespace(n=n), np.float32(-10.0), lists
+
+    def ranked(self, queries):
+        width = max(len(v) for v in self.lists.values())
+        ids = np.full((len(queries), width), -1, np.int64)
+        for i, q in enumerate(queries):
+            ids[i, :len(self.lists[q])] = self.lists[q]
+        scores = np.where(ids >= 0, -np.arange(width, dtype=np.float32)[None, :], -np.inf).astype(np.float32)
+        return ids, scores
+
+
+def test_ranked_lists_fuse_known_co_purchases_with_the_rankers_predictions_under_the_filters():
+    graph, s, t = random_catalog(seed=5)
+    rec = recommender_for(graph, s, t)
+    q = 7
+    known = rec.linked[q].indices
+    assert len(known) >= 2
+    by_gnn = known[np.argsort(-(s[q] @ t[known].T), kind="stable")]
+    predicted = [v for v in range(len(s)) if v != q and v not in known][:6]
+    rec.use_ranker(_StubRanker(len(s), {q: predicted}))
+    ids, scores = rec.recommend(np.array([q]), 4)
+    assert ids[0].tolist() == [by_gnn[0], predicted[0], by_gnn[1], predicted[1]]  # by rank, known first on ties
+    assert (np.diff(scores[0]) <= 0).all()
+    ids, scores = rec.recommend(np.array([q]), 3, Filters(exclude_linked=True))
+    assert ids[0].tolist() == predicted[:3] and scores[0].tolist() == [0.0, -1.0, -2.0]
+    stock = np.array(predicted[1::2])
+    ids, _ = rec.recommend(np.array([q]), 3, Filters(exclude_linked=True, in_stock=stock))
+    assert ids[0].tolist() == stock.tolist()  # the filters hold; the ranker's three in stock, no fill needed
+    ids, _ = rec.recommend(np.array([q]), 5, Filters(exclude_linked=True, in_stock=stock))
+    assert ids[0, :3].tolist() == stock.tolist() and set(ids[0, 3:]) <= set(stock) | {-1}  # nothing else is
+    rec.use_ranker(_StubRanker(5, {}))  # product 7 is beyond the ranker: a cold query, served by the index
+    np.testing.assert_array_equal(rec.recommend(np.array([q]), 4)[0], rec.search(s[[q]], [np.array([q])], 4)[0])
 
 
 def test_similar_uses_source_source():

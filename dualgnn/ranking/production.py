@@ -66,6 +66,16 @@ def save_shipped_ranker(scorer, directory: Path) -> None:
     save_ranker(scorer, directory, extra={"classic_params": scorer.classic_params})
 
 
+def copy_shipped_ranker(model_dir: str | Path, directory: Path) -> None:
+    """Carry a model's ranker into the directory of its refreshed vectors (``dualgnn refresh``): the ranker reads
+    the refreshed graph's paths, classics and vectors, as it reads a shipped model's whole graph."""
+    import shutil
+
+    for name in ("ranker.txt", "ranker.json"):
+        if (Path(model_dir) / name).is_file():
+            shutil.copy2(Path(model_dir) / name, directory / name)
+
+
 def has_ranker(model_dir: str | Path) -> bool:
     return (Path(model_dir) / "ranker.txt").is_file()
 

@@ -29,9 +29,10 @@ class Service:
     """Holds the current snapshot for ``artifacts`` + ``model_dir``; ``in_stock`` ids survive reloads."""
 
     def __init__(self, artifacts: str | Path, model_dir: str | Path, *, in_stock: list[str] | None = None,
-                 index_kind: str = "auto", threads: int = 1, log: Callable[[str], None] = lambda line: None) -> None:
+                 index_kind: str = "auto", threads: int = 1, ranked: bool = True,
+                 log: Callable[[str], None] = lambda line: None) -> None:
         self.artifacts, self.model_dir, self.log = Path(artifacts), Path(model_dir), log
-        self.index_opts = {"index_kind": index_kind, "threads": threads}
+        self.index_opts = {"index_kind": index_kind, "threads": threads, "ranked": ranked}
         self._stock_ids = in_stock
         self._snapshot: Snapshot | None = None
         self._swap = threading.Lock()    # guards the one reference assignment

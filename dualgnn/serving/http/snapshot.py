@@ -88,11 +88,11 @@ class Snapshot:
 
     @classmethod
     def load(cls, artifacts: str | Path, model_dir: str | Path, *, index_kind: str = "auto",
-             threads: int = 1) -> "Snapshot":
+             threads: int = 1, ranked: bool = True) -> "Snapshot":
         """Everything a query needs, built now (indexes of both roles too): the first request pays nothing."""
         artifacts, model_dir = Path(artifacts).absolute(), Path(model_dir).absolute()
         identity = _model_identity(model_dir)
-        graph, rec = load_recommender(artifacts, model_dir, index_kind=index_kind, threads=threads)
+        graph, rec = load_recommender(artifacts, model_dir, index_kind=index_kind, threads=threads, ranked=ranked)
         rec.plan(None, online=True)  # single queries without end: "auto" weighs per-query latency
         rec.prepare()
         rec.ids.lookup([""])  # builds the id hash table that every query's lookup uses

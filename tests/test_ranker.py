@@ -129,3 +129,16 @@ def test_ranker_on_cold_products(world):
     batch = make_batch(ranker.inputs, cold, ranker.sizes)
     assert (batch.signals["paths"] == 0).all() and (batch.group_sizes() > 0).all()
     assert np.isfinite(ranker.score(cold)).all()
+
+
+def test_a_ranker_ships_only_when_enough_queries_show_it_beats_the_gnn():
+    from dualgnn.ranking.production import MIN_INNER_QUERIES, worth_shipping
+
+    better = {"MRR@10": 0.30, "HR@10": 0.60, "gnn MRR@10": 0.25, "gnn HR@10": 0.62}
+    assert worth_shipping({"inner_queries": MIN_INNER_QUERIES, "validation": better}) is None
+    few = worth_shipping({"inner_queries": MIN_INNER_QUERIES - 1, "validation": better})
+    assert few is not None and "fewer than" in few
+    worse = worth_shipping({"inner_queries": 500, "validation": {**better, "MRR@10": 0.2}})
+    assert worse is not None and "below the GNN" in worse
+    tie = {**better, "MRR@10": 0.25, "HR@10": 0.62}  # a tie on both keeps the ranker: it knows the classics too
+    assert worth_shipping({"inner_queries": 500, "validation": tie}) is None

@@ -29,6 +29,26 @@ RANKER_CLASSICS = ("rp3beta", "pagerank")
 #: Validation queries the ranker is fitted on at most (a seeded sample beyond): bounds its training rows (about 150
 #: candidates a query) on a big catalog's validation slice.
 MAX_QUERIES = 20_000
+#: Inner validation queries (those that choose the ranker's trees and leaves) below which its comparison with the
+#: GNN says nothing: a small shop's ranker is then not shipped, and recommend ranks with the GNN alone.
+MIN_INNER_QUERIES = 50
+
+
+def worth_shipping(tuning: dict) -> str | None:
+    """None when the fitted ranker should be shipped, else why not. It ships when its inner validation queries are
+    enough to judge it and it ranks them at least as well as the GNN alone (MRR@10, then HR@10 on a tie): a second
+    stage fitted on a handful of pairs learns their accidents (a phone's co-viewed twins, say) and would serve them.
+    """
+    queries, figures = tuning.get("inner_queries", 0), tuning.get("validation", {})
+    if queries < MIN_INNER_QUERIES:
+        return (f"{queries} inner validation queries judge it, fewer than {MIN_INNER_QUERIES} "
+                "(a larger catalog or validation share gives more)")
+    mine = (figures.get("MRR@10", 0.0), figures.get("HR@10", 0.0))
+    gnn = (figures.get("gnn MRR@10", 0.0), figures.get("gnn HR@10", 0.0))
+    if mine < gnn:
+        return (f"on its inner validation queries it ranks below the GNN alone (MRR@10 {mine[0]:.3f} vs "
+                f"{gnn[0]:.3f}, HR@10 {mine[1]:.3f} vs {gnn[1]:.3f})")
+    return None
 
 
 def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, seed: int = 0,

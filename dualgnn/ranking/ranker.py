@@ -36,7 +36,7 @@ from dualgnn.graph import Edges
 from dualgnn.metrics import rank_targets
 from dualgnn.ranking.candidates import CandidateSizes, RankInputs, make_batch
 from dualgnn.ranking.features import feature_names, pair_features
-from dualgnn.scoring import Scorer
+from dualgnn.scoring import EmbeddingScorer, Scorer
 
 BATCH_CELLS = 1 << 24  # (queries x products) cells of a batch's full score rows
 QUERY_BATCH = 1024
@@ -228,6 +228,9 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
     exclude = inputs.graph.a
     stats = rank_targets(RankerScorer(inputs, inner_model, sizes, prior), inner_part.src, inner_part.dst, exclude)
     figures = {k: round(v, 4) for k, v in stats.summary((10,)).items()}
+    # The GNN alone on the same queries: what the ranker must beat to be worth shipping (production.worth_shipping).
+    gnn = rank_targets(EmbeddingScorer(inputs.source, inputs.target), inner_part.src, inner_part.dst, exclude)
+    figures.update({f"gnn {k}": round(v, 4) for k, v in gnn.summary((10,)).items()})
     xa, ya = np.concatenate([x, xi]), np.concatenate([y, yi])
     booster = lgb.train(params, lgb.Dataset(xa, ya, group=np.concatenate([group, gi]), feature_name=names,
                                             init_score=prior_score(xa, names, prior)), trees)
@@ -235,6 +238,7 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
     scorer.tuning = {"params": {**point, "trees": trees, "min_data_in_leaf": min_leaf, **sizes.to_dict()},
                      "validation": {**figures, "inner NDCG@10": round(score, 4)}, "evaluations": len(GRID),
                      "seconds": round(time.perf_counter() - t0, 2), "validation_pairs": int(len(inner_part)),
+                     "inner_queries": int(len(np.unique(inner_part.src))),
                      "validation_queries": int(len(group) + len(gi)), "pairs": int(len(y) + len(yi)),
                      "candidate_recall": round(recall, 4)}
     log(f"fitted the ranker in {scorer.tuning['seconds']:.1f}s on {len(group) + len(gi):,} validation queries "

@@ -98,9 +98,8 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
         # What refresh needs (ids, served edges, features reference) is kept beside the weights.
         served = graph.copurchase if req.production else chosen.train_copurchase
         extra = [lambda d: chosen.save(d / "split.npz"), lambda d: write_catalog(d, graph, features, served)]
-        ranker = _fit_ranker(req, graph, features, chosen, result, say)
+        ranker, learnt["ranker"] = _fit_ranker(req, graph, features, chosen, result, say)
         if ranker is not None:
-            learnt["ranker"] = ranker.tuning
             extra.append(lambda d: save_shipped_ranker(ranker, d))
         save_model(req.out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
                    extra=extra, training=learnt)
@@ -109,16 +108,22 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
                         len(chosen.val_copurchase))
 
 
-def _fit_ranker(req: TrainRequest, graph, features, split: Split, result, say):
-    """The second stage on the split's validation edges, or None (not asked for, or no validation edges)."""
+def _fit_ranker(req: TrainRequest, graph, features, split: Split, result, say) -> tuple[object, dict]:
+    """The second stage on the split's validation edges and what the manifest records of it: ``(ranker, record)``,
+    the ranker None when it was not asked for, had no validation edges, or is not worth shipping."""
     if not req.ranker:
-        return None
+        return None, {"shipped": False, "reason": "--no-ranker"}
     if len(split.val_copurchase) == 0:
         say("no validation edges: no ranker fitted (recommend ranks with the GNN alone)")
-        return None
-    from dualgnn.ranking.production import fit_shipped_ranker
+        return None, {"shipped": False, "reason": "no validation edges"}
+    from dualgnn.ranking.production import fit_shipped_ranker, worth_shipping
 
-    return fit_shipped_ranker(graph, features, split, result, seed=result.config.seed, log=say)
+    ranker = fit_shipped_ranker(graph, features, split, result, seed=result.config.seed, log=say)
+    why_not = worth_shipping(ranker.tuning)
+    if why_not is None:
+        return ranker, {"shipped": True, **ranker.tuning}
+    say(f"the ranker is not shipped: {why_not}; recommend ranks with the GNN alone")
+    return None, {"shipped": False, "reason": why_not, **ranker.tuning}
 
 
 def training_summary(graph, split: Split, production: bool) -> dict:

@@ -17,19 +17,8 @@ import typer
 from rich.console import Console
 
 from cli.app import app
-from cli.options import (
-    ArtifactsDir,
-    Index,
-    IndexKind,
-    ModelDir,
-    ModelSeed,
-    OutDir,
-    Quiet,
-    SplitSeed,
-    SplitShares,
-    Threads,
-    set_threads,
-)
+from cli.options import ArtifactsDir, Dim, Epochs, Index, IndexKind, Layers, ModelDir, ModelSeed, OutDir, Preset
+from cli.options import Quiet, SplitSeed, SplitShares, Threads, Validation, set_threads
 from dualgnn.errors import DualGNNError
 
 console = Console()
@@ -54,9 +43,7 @@ def partition_command(
                       ] = "metis",
     layers: Annotated[int, typer.Option(
         min=1, help="Layers of the model to train (the halo is one hop more).")] = 2,
-    validation: Annotated[float, typer.Option(
-        "--validation", help="As `dualgnn train`: the share of co-purchase edges kept back to decide when to stop.")
-    ] = 0.05,
+    validation: Validation = 0.05,
     split: SplitShares = None,
     split_seed: SplitSeed = 0,
     quiet: Quiet = False,
@@ -81,11 +68,15 @@ def partition_command(
 def train_distributed_command(
     parts: PartsDir,
     out: OutDir,
-    preset: Annotated[str, typer.Option(help="Settings preset, as `dualgnn train`.")] = "default",
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
-    layers: Annotated[Optional[int], typer.Option(help="Message-passing layers (at most the partition's).")] = None,
-    dim: Annotated[Optional[int], typer.Option(help="Embedding size.")] = None,
+    preset: Preset = "default",
+    epochs: Epochs = None,
+    layers: Layers = None,
+    dim: Dim = None,
     seed: ModelSeed = None,
+    id_vectors: Annotated[Optional[bool], typer.Option(
+        "--id-vectors/--no-id-vectors", help="Learn a vector per product (default: the preset's). Every process "
+        "holds the whole table and averages its gradient every step: off for catalogs of tens of millions "
+        "(README \"More than one machine\").")] = None,
     nproc_per_node: ProcsPerNode = None,
     ip_config: IpConfig = None,
     machine_rank: MachineRank = 0,
@@ -97,8 +88,8 @@ def train_distributed_command(
     `dualgnn train` writes."""
     from dualgnn.distributed.trainer import DistTrainRequest, run_distributed_train
 
-    overrides = {k: v for k, v in dict(epochs=epochs, num_layers=layers, hidden_dim=dim, seed=seed).items()
-                 if v is not None}
+    overrides = {k: v for k, v in dict(epochs=epochs, num_layers=layers, hidden_dim=dim, seed=seed,
+                                       id_embeddings=id_vectors).items() if v is not None}
     req = DistTrainRequest(parts=parts, out=out, preset=preset, overrides=overrides, progress=not quiet)
 
     def worker(group) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualgnn.distributed.group import Group, barrier, checked, share_text
+from dualgnn.distributed.group import Group, checked, share_text
 from dualgnn.errors import SettingsError
 from dualgnn.outputs import OutputError
 
@@ -85,10 +85,13 @@ def run_parallel_export(req: ExportRequest, group: Group) -> dict | None:
 
     t0 = time.perf_counter()
     out = Path(os.path.abspath(req.out))
-    checked(group, req.check_out if group.leader else lambda: None)
-    with output_lock(out) if group.leader else contextlib.nullcontext():
-        if group.leader:
+    with contextlib.ExitStack() as stack:
+        def claim() -> None:  # rank 0 holds the output's lock for the whole export
+            req.check_out()
+            stack.enter_context(output_lock(out))
             sweep_stale(out)
+
+        checked(group, claim if group.leader else lambda: None)
         _, rec = checked(group, lambda: load_recommender(req.artifacts, req.model_dir, index_kind=req.index_kind,
                                                          threads=req.threads))
         n = len(rec)
@@ -111,8 +114,8 @@ def run_parallel_export(req: ExportRequest, group: Group) -> dict | None:
             seconds_index = time.perf_counter() - t1
             checked(group, lambda: _adopt(rec, index_file, role, kind, req, group))
             lo, hi = query_range(group.rank, group.size, n)
+            # checked() is also the barrier: when it returns, every process has written its file
             checked(group, lambda: _write_range(rec, req, np.arange(lo, hi), tmp / f"part-{group.rank:05d}.parquet"))
-            barrier()
             if not group.leader:
                 return None
             index_file.unlink(missing_ok=True)

@@ -152,9 +152,3 @@ def gather_rows(group: Group, ids: np.ndarray, rows: torch.Tensor, total: int) -
         raise DualGNNError(f"{int((~seen).sum()):,} products have no vector after gathering the partitions' rows",
                            hint="re-partition the graph: its parts do not cover the catalog")
     return out
-
-
-def barrier() -> None:
-    import torch.distributed as dist
-
-    dist.barrier()

@@ -41,8 +41,6 @@ def partition_command(
     parts: Annotated[int, typer.Option("--parts", "-n", min=1, help="Number of parts: one trainer process each.")],
     method: Annotated[str, typer.Option(help="How DGL's partition_graph cuts: metis (fewest cut edges) or random.")
                       ] = "metis",
-    layers: Annotated[int, typer.Option(
-        min=1, help="Layers of the model to train (the halo is one hop more).")] = 2,
     validation: Validation = 0.05,
     split: SplitShares = None,
     split_seed: SplitSeed = 0,
@@ -53,7 +51,7 @@ def partition_command(
     from dualgnn.distributed.partition import PartitionRequest, run_partition
     from dualgnn.split import parse_shares
 
-    req = PartitionRequest(artifacts=artifacts, out=out, parts=parts, method=method, layers=layers,
+    req = PartitionRequest(artifacts=artifacts, out=out, parts=parts, method=method,
                            validation=validation, split=parse_shares(split) if split is not None else None,
                            split_seed=split_seed)
     say = (lambda line: None) if quiet else (lambda line: console.print(line, highlight=False, markup=False))

@@ -1,6 +1,6 @@
-"""More than one process: partitions give every product the whole graph's vectors, two trainers (real processes,
-torchrun on localhost) learn phones -> cases as one process does, the parallel export equals the single one, and
-bad inputs stop the commands with a message."""
+"""More than one process: parts with the halo exchange give every product the whole graph's vectors and
+gradients, two trainers (real processes, torchrun on localhost) learn phones -> cases as one process does, the
+parallel export equals the single one, and bad inputs stop the commands with a message."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def dualgnn(*args, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.mark.parametrize("method", ["random", "metis"])
-def test_a_part_gives_its_products_and_their_neighbours_the_whole_graphs_vectors(tmp_path, method):
-    """Full-graph propagation over a part (own products + halo) equals the whole graph's for every row the loss
-    reads, on the training graph and (own products) on the served one; every training edge has one owner."""
+def _part_against_whole(rank: int, size: int, port: int, root: Path) -> None:
+    """One of ``size`` processes: its part's forward pass (with the halo exchange) against the whole graph's, and
+    its share of the gradient of a loss over every product, summed over the processes, against the whole one's."""
+    import torch.distributed as dist
+
     from dualgnn.artifacts import load_graph
     from dualgnn.config import TrainConfig
-    from dualgnn.distributed.partition import PartitionRequest, run_partition
     from dualgnn.distributed.parts import load_part, read_partitions
     from dualgnn.features.store import Features
     from dualgnn.model.embed import training_graph
@@ -40,34 +40,62 @@ def test_a_part_gives_its_products_and_their_neighbours_the_whole_graphs_vectors
     from dualgnn.model.inputs import NodeInputs
     from dualgnn.split import Split, whole_graph
 
-    art, *_ = write_planted_artifacts(tmp_path / "graph", groups=6, per_group=4)
-    run_partition(PartitionRequest(artifacts=art, out=tmp_path / "parts", parts=3, method=method))
-    pset = read_partitions(tmp_path / "parts", 3)
-    graph, split = load_graph(art), Split.load(tmp_path / "parts" / "split.npz")
-    config = TrainConfig.preset("default", hidden_dim=16)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
+    graph, split = load_graph(root / "graph"), Split.load(root / "parts" / "split.npz")
+    config = TrainConfig.preset("default", hidden_dim=16, num_layers=3)
+    inputs = NodeInputs.from_features(Features.load(root / "graph"))
     torch.manual_seed(0)
-    inputs = NodeInputs.from_features(Features.load(art))
     model = build_model(config, inputs)
-    with torch.no_grad():
-        s, t = model(training_graph(graph, split, config), inputs)
-        served_s, _ = model(training_graph(graph, whole_graph(graph), config), inputs)
+    weights = [torch.randn(graph.num_products, 17, generator=torch.Generator().manual_seed(i)) for i in (1, 2)]
+    s, t = model(training_graph(graph, split, config), inputs)
+    ((s * weights[0]).sum() + (t * weights[1]).sum()).backward()
+    whole_grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+    model.zero_grad()
+    part = load_part(read_partitions(root / "parts", size), rank)
+    ls, lt = model(part.train_graph, part.inputs, ids=part.nodes, exchange=part.halo.exchange)
+    for local, every in ((ls, s), (lt, t)):  # every local row: own products and the whole halo
+        torch.testing.assert_close(local, every[part.nodes], atol=1e-5, rtol=1e-4)
+    own = part.own
+    mine = part.nodes[own]
+    ((ls[own] * weights[0][mine]).sum() + (lt[own] * weights[1][mine]).sum()).backward()
+    for name, p in model.named_parameters():
+        dist.all_reduce(p.grad)
+        torch.testing.assert_close(p.grad, whole_grads[name], atol=1e-4, rtol=1e-3, msg=name)
+    served = model.embed_rows(training_graph(graph, whole_graph(graph), config), inputs)
+    local = model.embed_rows(part.serve_graph, part.inputs, id_mask=torch.ones(len(part.nodes)), ids=part.nodes,
+                             exchange=part.halo.exchange)
+    for a, b in zip(local, served):
+        torch.testing.assert_close(a[own], b[mine], atol=1e-5, rtol=1e-4)
+    dist.destroy_process_group()
+
+
+def test_parts_with_the_halo_exchange_give_the_whole_graphs_vectors_and_gradients(tmp_path):
+    """Three processes on a random cut (edges cross parts), a 3-layer model: every local row of the forward pass,
+    the summed parameter gradients and the served vectors equal the whole graph's; every edge has one owner."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from dualgnn.distributed.partition import PartitionRequest, run_partition
+    from dualgnn.distributed.parts import load_part, read_partitions
+    from dualgnn.split import Split
+
+    art, *_ = write_planted_artifacts(tmp_path / "graph", groups=6, per_group=4)
+    run_partition(PartitionRequest(artifacts=art, out=tmp_path / "parts", parts=3, method="random"))
+    pset = read_partitions(tmp_path / "parts", 3)
     owned = []
-    halo = 0
     for p in range(3):
         part = load_part(pset, p)
-        with torch.no_grad():
-            ls, lt = model(part.train_graph, part.inputs, ids=part.nodes)
-            vs, _ = model(part.serve_graph, part.inputs, ids=part.nodes)
-        rows, own = part.loss_rows, part.own
-        torch.testing.assert_close(ls[rows], s[part.nodes[rows]], atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(lt[rows], t[part.nodes[rows]], atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(vs[own], served_s[part.nodes[own]], atol=1e-6, rtol=1e-5)
-        glob = part.nodes[rows]
+        glob = part.nodes[part.loss_rows]
         owned += list(zip(glob[part.edges.src].tolist(), glob[part.edges.dst].tolist()))
-        halo += int((~own).sum())
-    cp = split.train_copurchase
+        assert (~part.own).sum() > 0 and sum(part.halo.recv_counts) == int((~part.own).sum())
+    cp = Split.load(tmp_path / "parts" / "split.npz").train_copurchase
     assert sorted(owned) == sorted(zip(cp.src.tolist(), cp.dst.tolist()))
-    assert (halo > 0) == (method == "random")  # METIS keeps each brand (a component here) in one part
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_part_against_whole, args=(3, port, tmp_path), nprocs=3, join=True)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +164,6 @@ def test_bad_inputs_stop_before_any_process_starts(trained, tmp_path):
         (["train-distributed", root / "graph", "--out", tmp_path / "m"], "not a 'partitions' one"),
         (["train-distributed", root / "parts", "--out", tmp_path / "m", "--nproc-per-node", "3"],
          "holds 2 parts but 3 processes"),
-        (["train-distributed", root / "parts", "--out", tmp_path / "m", "--layers", "3"], "needs 4"),
         (["train-distributed", root / "parts", "--out", root / "graph"], "graph artifact"),
         (["export-distributed", root / "graph", "--model", root / "graph", "--out", tmp_path / "l"], "not a 'model'"),
         (["export-distributed", root / "graph", "--model", root / "model-2", "--out", root / "parts"],

@@ -1,16 +1,16 @@
 """``dualgnn partition``: one graph artifact -> N parts for N trainer processes (:mod:`dualgnn.distributed.parts`).
 
-DGL's ``partition_graph`` (METIS, or random) assigns every product to one part and gives each part a halo: the
-products within ``layers + 1`` hops upstream of its own, with every edge among them. Full-graph propagation over
-a part (own products + halo) then gives every own product and every direct neighbour of one exactly the vectors
-the whole graph gives them: ``layers`` hops make the own products exact, the extra hop their neighbours, which
-the loss reads as the far end of the part's edges (tests/test_distributed.py checks it against the whole graph).
+DGL's ``partition_graph`` (METIS, or random) assigns every product to one part and gives each part a one-hop
+halo: its own products' direct neighbours, with the edges into its own products. Propagating over a part and
+exchanging the halo rows after every layer (:mod:`dualgnn.distributed.halo`) gives every own and halo product
+exactly the whole graph's vectors, for any number of layers (tests/test_distributed.py checks it). Each part also
+gets its exchange plan (``halo.npz``): which of its rows other parts hold as halo, which rows it receives.
 
 What DGL stores only for a part's own nodes and edges, and the trainers need for the halo too, is written beside
 its files in ``part.npz``: every local product's catalog id and features, and every local edge's normalisation
 weight, computed here on the whole training graph (a halo product's degree counts edges the part does not hold).
 Each training edge ``u -> v`` (and co-view pair) belongs to the part that owns ``u``, so every edge is a positive
-of exactly one trainer.
+of exactly one trainer, and its far end ``v`` is in the part's halo.
 
 >>> run_partition(PartitionRequest(artifacts=Path("graph"), out=Path("parts"), parts=4))   # doctest: +SKIP
 """
@@ -38,14 +38,13 @@ GRAPH_NAME = "graph"  # DGL's name for the partitioned graph: its config is PART
 
 @dataclass(frozen=True, kw_only=True)
 class PartitionRequest:
-    """Everything ``dualgnn partition`` was asked: the artifact, the number of parts, how to cut, the model's
-    ``layers`` (the halo is one hop more), and the split the trainers learn from (as ``dualgnn train``'s)."""
+    """Everything ``dualgnn partition`` was asked: the artifact, the number of parts, how to cut, and the split the
+    trainers learn from (as ``dualgnn train``'s)."""
 
     artifacts: Path
     out: Path
     parts: int
     method: str = "metis"
-    layers: int = 2
     validation: float = 0.05
     split: tuple[float, float, float] | None = None
     split_seed: int = 0
@@ -56,8 +55,6 @@ class PartitionRequest:
         if self.method not in METHODS:
             raise SettingsError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}",
                                 option="--method")
-        if self.layers < 1:
-            raise SettingsError(f"--layers must be at least 1, not {self.layers}", option="--layers")
         self.split_settings()
 
     @property
@@ -89,13 +86,12 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
         with atomic_dir(req.out, KIND) as tmp:
             g, edge_data = _served_graph(graph, split, served)
             t1 = time.perf_counter()
-            say(f"partitioning {graph.num_products:,} products into {req.parts} parts ({req.method}, halo of "
-                f"{req.layers + 1} hops)")
+            say(f"partitioning {graph.num_products:,} products into {req.parts} parts ({req.method}, one-hop halo)")
             with contextlib.redirect_stdout(io.StringIO()):  # DGL narrates every phase on stdout
                 from dualgnn._dgl_compat import dgl
 
                 orig_nids, orig_eids = dgl.distributed.partition_graph(
-                    g, GRAPH_NAME, req.parts, str(tmp), part_method=req.method, num_hops=req.layers + 1,
+                    g, GRAPH_NAME, req.parts, str(tmp), part_method=req.method, num_hops=1,
                     return_mapping=True)
             seconds_dgl = time.perf_counter() - t1
             del g
@@ -105,7 +101,7 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
             write_catalog(tmp / "catalog", graph, features, served)
             manifest = {
                 "kind": KIND, "format_version": FORMAT, "num_parts": req.parts, "method": req.method,
-                "layers": req.layers, "halo_hops": req.layers + 1, "products": graph.num_products,
+                "halo_hops": 1, "products": graph.num_products,
                 "train_edges": len(split.train_copurchase), "coview_pairs": len(split.train_coview),
                 "graph_fingerprint": graph_fingerprint(graph), "features_fingerprint": features.fingerprint(),
                 "fingerprints": data_fingerprints(graph, features, split),
@@ -146,7 +142,7 @@ def _served_graph(graph, split: Split, served: Edges):
 
 def _write_parts(tmp: Path, graph, features, split: Split, num_parts: int, orig_nids, orig_eids,
                  edge_data: dict) -> list[dict]:
-    """``part{p}/part.npz`` and ``part{p}/ids.parquet`` for every part; returns per-part counts."""
+    """``part{p}/part.npz``, ``halo.npz`` and ``ids.parquet`` for every part; returns per-part counts."""
     from dualgnn._dgl_compat import dgl
     from dualgnn.artifacts import write_npz
 
@@ -157,6 +153,7 @@ def _write_parts(tmp: Path, graph, features, split: Split, num_parts: int, orig_
     counts = []
     cp, cv = split.train_copurchase, split.train_coview
     one_way = one_way_mask(cp, n)
+    held = []  # per part: (catalog ids of its local rows, own flags)
     for p in range(num_parts):
         pg, _, _, book, _, _, etypes = dgl.distributed.load_partition(config, p)
         if p == 0:  # the partition book is global: every product's owner at once
@@ -181,10 +178,37 @@ def _write_parts(tmp: Path, graph, features, split: Split, num_parts: int, orig_
                   categorical=features.categorical[nodes], numeric=features.numeric[nodes], loss_rows=rows,
                   pos_src=pos[0], pos_dst=pos[1], one_way=one_way[mine], cv_src=pos[2], cv_dst=pos[3], **arrays)
         pd.DataFrame({"product_id": graph.ids.ids[nodes]}).to_parquet(directory / "ids.parquet", index=False)
+        held.append((nodes, inner))
         counts.append({"own_products": int(inner.sum()), "halo_products": int((~inner).sum()),
                        "local_edges": int(pg.num_edges()), "train_edges": int(mine.sum()),
                        "coview_pairs": int(cv_mine.sum())})
+    for p, plan in enumerate(_halo_plans(held, owner)):
+        write_npz(tmp / f"part{p}" / "halo.npz", **plan)
     return counts
+
+
+def _halo_plans(held: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Per part, the exchange plan of :class:`dualgnn.distributed.halo.HaloPlan`: for every ordered pair of parts
+    (owner p, holder q), the products q holds as halo and p owns, in catalog-id order, as p's rows to send and
+    q's rows to fill."""
+    num_parts = len(held)
+    order = [np.argsort(nodes, kind="stable") for nodes, _ in held]
+
+    def rows(p: int, ids: np.ndarray) -> np.ndarray:  # local rows of catalog ids ``ids`` in part p
+        nodes = held[p][0]
+        return order[p][np.searchsorted(nodes[order[p]], ids)]
+
+    send = [[None] * num_parts for _ in range(num_parts)]
+    recv = [[None] * num_parts for _ in range(num_parts)]
+    for q, (nodes, inner) in enumerate(held):
+        halo = np.sort(nodes[~inner])
+        for p in range(num_parts):
+            ids = halo[owner[halo] == p] if p != q else halo[:0]
+            send[p][q], recv[q][p] = rows(p, ids), rows(q, ids)
+    return [{"send_rows": np.concatenate(send[p]).astype(np.int64),
+             "send_counts": np.array([len(x) for x in send[p]], np.int64),
+             "recv_rows": np.concatenate(recv[p]).astype(np.int64),
+             "recv_counts": np.array([len(x) for x in recv[p]], np.int64)} for p in range(num_parts)]
 
 
 def _local_edges(local_types, etype_ids, per_type, etypes, orig_eids, edge_data: dict) -> dict[str, np.ndarray]:

@@ -5,11 +5,12 @@ Layout (written atomically, ``manifest.json`` last)::
     manifest.json      kind "partitions": parts, method, halo hops, the graph / features / split fingerprints,
                        what the model learns from, per-part counts
     graph.json         DGL's partition config (``dgl.distributed.partition_graph``)
-    part{p}/           one per trainer: DGL's graph.dgl (its products, halo and edges; DGL's node_feat.dgl and
-                       edge_feat.dgl beside it), ids.parquet (the ids map of its products: row i is local node i)
-                       and part.npz: every local product's catalog id, own/halo flag and features, every local
-                       edge's relation, weight, training flag and norms (training graph, served graph), the
-                       training edges and co-view pairs the part owns
+    part{p}/           one per trainer: DGL's graph.dgl (its products, one-hop halo and edges; DGL's
+                       node_feat.dgl and edge_feat.dgl beside it), ids.parquet (the ids map of its products: row i
+                       is local node i), part.npz (every local product's catalog id, own/halo flag and features,
+                       every local edge's relation, weight, training flag and norms on the training graph and on
+                       the served one, the training edges and co-view pairs the part owns) and halo.npz (the
+                       exchange plan: rows to send to each other part, halo rows to receive from each)
     split.npz          the split, as ``dualgnn train`` saves it (rank 0 validates on it; copied into the model)
     catalog/           what a model directory keeps of its catalog (ids, served edges, features reference)
 
@@ -68,7 +69,7 @@ def read_partitions(directory: str | Path, expected_parts: int | None = None) ->
                             hint=f"start exactly {pset.num_parts} trainer processes (one per part), or re-partition "
                                  f"with --parts {expected_parts}")
     for p in range(pset.num_parts):
-        for name in ("part.npz", "graph.dgl"):
+        for name in ("part.npz", "halo.npz", "graph.dgl"):
             if not (pset.part_dir(p) / name).exists():
                 raise ArtifactError(f"{pset.part_dir(p) / name} is missing: the partition set is incomplete",
                                     hint="copy every part directory to the machines, or run `dualgnn partition` again")
@@ -80,7 +81,7 @@ class LocalPart:
     """What one trainer holds: its products and halo (``nodes``: catalog ids, ``own``: the part's own products),
     their inputs, the local graph training propagates over and the one the served vectors use (the same object
     when they are equal), and the positives the part owns, as rows of ``loss_rows`` (the local products the loss
-    reads: own products and the far ends of own edges)."""
+    reads: own products and the far ends of own edges), and the halo exchange plan."""
 
     rank: int
     nodes: torch.Tensor
@@ -90,12 +91,14 @@ class LocalPart:
     serve_graph: object
     loss_rows: torch.Tensor
     edges: object  # dualgnn.training.steps.TrainEdges over loss_rows
+    halo: object  # dualgnn.distributed.halo.HaloPlan
 
 
 def load_part(pset: PartitionSet, rank: int, use_coview: bool = True) -> LocalPart:
     """Part ``rank``: DGL's local graph (``dgl.distributed.load_partition``) with the norms of the whole graph."""
     from dualgnn._dgl_compat import dgl
     from dualgnn.artifacts import read_npz
+    from dualgnn.distributed.halo import HaloPlan
     from dualgnn.model.inputs import NodeInputs
     from dualgnn.training.steps import TrainEdges
 
@@ -120,9 +123,15 @@ def load_part(pset: PartitionSet, rank: int, use_coview: bool = True) -> LocalPa
     edges = TrainEdges(*(torch.from_numpy(np.ascontiguousarray(a)) for a in
                          (z["pos_src"], z["pos_dst"], z["one_way"], cv_src, cv_dst)))
     features = _Rows(z["text"], z["categorical"], z["numeric"], tuple(pset.manifest["inputs"]["cardinalities"]))
+    h = read_npz(pset.part_dir(rank) / "halo.npz")
+    plan = HaloPlan(torch.from_numpy(h["send_rows"]), h["send_counts"].tolist(), torch.from_numpy(h["recv_rows"]),
+                    h["recv_counts"].tolist())
+    if len(plan.send_counts) != pset.num_parts:
+        raise ArtifactError(f"{pset.part_dir(rank) / 'halo.npz'} plans for {len(plan.send_counts)} parts, not "
+                            f"{pset.num_parts}", hint="run `dualgnn partition` again")
     return LocalPart(rank, torch.from_numpy(z["nodes"]), torch.from_numpy(z["inner"]),
                      NodeInputs.from_features(features), train_graph, serve_graph,
-                     torch.from_numpy(z["loss_rows"]), edges)
+                     torch.from_numpy(z["loss_rows"]), edges, plan)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """``dualgnn train-distributed``: one trainer process per part, the same model, loss and early stopping as
 :func:`dualgnn.training.loop.train`, the same checkpoints and model directory.
 
-Each process propagates over its part (own products + halo: exact vectors for its own products and their direct
-neighbours, :mod:`dualgnn.distributed.partition`) and scores the training edges its part owns. The model is
+Each process propagates over its part (own products + one-hop halo), exchanging the halo rows after every layer
+(:mod:`dualgnn.distributed.halo`: exact vectors for its own products and their direct neighbours), and scores the
+training edges its part owns. The model is
 replicated: ``DistributedDataParallel`` averages the gradients of every step over the processes (gloo), so every
 replica takes the same optimiser step. Every epoch has the single-machine trainer's number of steps; a process's
 loss is weighted by its share of the step's edges, so the averaged gradient is that of the mean over all of them.
@@ -59,14 +60,8 @@ class DistTrainRequest:
         return TrainConfig.preset(self.preset, **self.overrides)
 
     def check(self, processes: int) -> PartitionSet:
-        """The partition set, checked against this request and the number of processes (before any work)."""
-        pset = read_partitions(self.parts, processes)
-        layers, hops = self.config().num_layers, int(pset.manifest["halo_hops"])
-        if layers + 1 > hops:
-            raise SettingsError(f"{self.parts} was partitioned with a halo of {hops} hops; a {layers}-layer model "
-                                f"needs {layers + 1}", hint=f"re-partition with `dualgnn partition ... --layers "
-                                                             f"{layers}`", option="--layers")
-        return pset
+        """The partition set, checked against the number of processes (before any work)."""
+        return read_partitions(self.parts, processes)
 
 
 def run_distributed_train(req: DistTrainRequest, group: Group, say=lambda _line: None):
@@ -94,7 +89,10 @@ def _train(req: DistTrainRequest, config: TrainConfig, pset: PartitionSet, part:
     from dualgnn.training.memory import release_freed_memory
     from dualgnn.training.optim import averaged_weights, init_optimizer_state, make_optimizer, new_ema
 
+    import torch.distributed as dist
+
     torch.manual_seed(config.seed)
+    part.halo.group = dist.new_group(backend="gloo")  # its own group: never interleaved with DDP's all-reduces
     shapes = pset.manifest["inputs"]
     model = DualGNN(config, shapes["text_dim"], tuple(shapes["cardinalities"]), shapes["numeric_dim"], pset.products)
     ddp = torch.nn.parallel.DistributedDataParallel(model)  # starts every replica from rank 0's weights
@@ -153,7 +151,7 @@ def _make_step(ddp, part: LocalPart, config: TrainConfig, generator: torch.Gener
     def epoch():
         for batch in part.edges.batches(0, generator, n_batches=n_batches):
             mask = id_mask(n_local, warm, config.id_dropout, generator)
-            s, t = ddp(part.train_graph, part.inputs, id_mask=mask, ids=ids)
+            s, t = ddp(part.train_graph, part.inputs, id_mask=mask, ids=ids, exchange=part.halo.exchange)
             if len(batch[0]) == 0:  # more steps than this part has edges: a zero step keeps the processes in step
                 yield (s.sum() + t.sum()) * 0.0
                 continue
@@ -165,7 +163,8 @@ def _make_step(ddp, part: LocalPart, config: TrainConfig, generator: torch.Gener
 def _embed(model, part: LocalPart, graph, group: Group, total: int):
     """Served vectors of every product on rank 0 (None elsewhere): each process embeds its own products."""
     model.eval()
-    s, t = model.embed_rows(graph, part.inputs, id_mask=torch.ones(len(part.nodes)), ids=part.nodes)
+    s, t = model.embed_rows(graph, part.inputs, id_mask=torch.ones(len(part.nodes)), ids=part.nodes,
+                            exchange=part.halo.exchange)
     own = part.own
     ids = part.nodes[own].numpy()
     return gather_rows(group, ids, s[own], total), gather_rows(group, ids, t[own], total)

@@ -41,6 +41,9 @@ def partition_command(
     parts: Annotated[int, typer.Option("--parts", "-n", min=1, help="Number of parts: one trainer process each.")],
     method: Annotated[str, typer.Option(help="How DGL's partition_graph cuts: metis (fewest cut edges) or random.")
                       ] = "metis",
+    balance_edges: Annotated[bool, typer.Option(
+        "--balance-edges/--balance-products", help="METIS balances the parts' edges (a step's time follows them) "
+        "or only their products.")] = True,
     validation: Validation = 0.05,
     split: SplitShares = None,
     split_seed: SplitSeed = 0,
@@ -51,7 +54,7 @@ def partition_command(
     from dualgnn.distributed.partition import PartitionRequest, run_partition
     from dualgnn.split import parse_shares
 
-    req = PartitionRequest(artifacts=artifacts, out=out, parts=parts, method=method,
+    req = PartitionRequest(artifacts=artifacts, out=out, parts=parts, method=method, balance_edges=balance_edges,
                            validation=validation, split=parse_shares(split) if split is not None else None,
                            split_seed=split_seed)
     say = (lambda line: None) if quiet else (lambda line: console.print(line, highlight=False, markup=False))

@@ -38,13 +38,15 @@ GRAPH_NAME = "graph"  # DGL's name for the partitioned graph: its config is PART
 
 @dataclass(frozen=True, kw_only=True)
 class PartitionRequest:
-    """Everything ``dualgnn partition`` was asked: the artifact, the number of parts, how to cut, and the split the
+    """Everything ``dualgnn partition`` was asked: the artifact, the number of parts, how to cut (``balance_edges``:
+    METIS balances the parts' edges, which a step's time follows, not only their products), and the split the
     trainers learn from (as ``dualgnn train``'s)."""
 
     artifacts: Path
     out: Path
     parts: int
     method: str = "metis"
+    balance_edges: bool = True
     validation: float = 0.05
     split: tuple[float, float, float] | None = None
     split_seed: int = 0
@@ -92,7 +94,7 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
 
                 orig_nids, orig_eids = dgl.distributed.partition_graph(
                     g, GRAPH_NAME, req.parts, str(tmp), part_method=req.method, num_hops=1,
-                    return_mapping=True)
+                    balance_edges=req.balance_edges, return_mapping=True)
             seconds_dgl = time.perf_counter() - t1
             del g
             parts = _write_parts(tmp, graph, features, split, req.parts, orig_nids, orig_eids, edge_data)
@@ -101,6 +103,7 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
             write_catalog(tmp / "catalog", graph, features, served)
             manifest = {
                 "kind": KIND, "format_version": FORMAT, "num_parts": req.parts, "method": req.method,
+                "balance_edges": req.balance_edges,
                 "halo_hops": 1, "products": graph.num_products,
                 "train_edges": len(split.train_copurchase), "coview_pairs": len(split.train_coview),
                 "graph_fingerprint": graph_fingerprint(graph), "features_fingerprint": features.fingerprint(),

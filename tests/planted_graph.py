@@ -73,7 +73,7 @@ def write_planted_artifacts(directory, groups: int = 8, per_group: int = 5, seed
     graph, feats, phones, cases, brand = planted(groups, per_group, seed=seed)
     vocab = {"brand": [f"brand{i}" for i in range(groups)], "category_top": ["phone", "case"], "category_leaf": []}
     Features(text=feats.text, categorical=feats.categorical, numeric=feats.numeric,
-             cardinalities=feats.cardinalities, vocab=vocab, numeric_stats={"mean": 0.0, "std": 1.0},
+             cardinalities=feats.cardinalities, vocab=vocab, numeric_stats={"log_price_mean": 0.0, "log_price_std": 1.0},
              settings=FeatureSettings().to_dict()).save(directory)
     write_graph(directory, graph)
     write_json(directory / MANIFEST, {"kind": "graph", "format_version": FORMAT_VERSION,

@@ -83,13 +83,13 @@ def run_distributed_train(req: DistTrainRequest, group: Group, say=lambda _line:
 
 
 def _train(req: DistTrainRequest, config: TrainConfig, pset: PartitionSet, part: LocalPart, group: Group):
+    import torch.distributed as dist
+
     from dualgnn.model.encoder import DualGNN
     from dualgnn.training.history import EpochProgress
     from dualgnn.training.loop import keep_best, run_epoch
     from dualgnn.training.memory import release_freed_memory
     from dualgnn.training.optim import averaged_weights, init_optimizer_state, make_optimizer, new_ema
-
-    import torch.distributed as dist
 
     torch.manual_seed(config.seed)
     part.halo.group = dist.new_group(backend="gloo")  # its own group: never interleaved with DDP's all-reduces

@@ -180,3 +180,25 @@ def test_bad_inputs_stop_before_any_process_starts(trained, tmp_path):
         assert "part1/part.npz is missing" in str(result.exception) or "part.npz is missing" in result.output
     finally:
         (tmp_path / "moved.npz").rename(root / "parts" / "part1" / "part.npz")
+
+
+def test_an_ip_config_starts_this_machine_as_one_node_of_a_static_rendezvous(tmp_path):
+    from dualgnn.distributed.launch import read_ip_config, torchrun_command
+    from dualgnn.errors import DualGNNError
+
+    config = tmp_path / "ip_config.txt"
+    config.write_text("# machines\n10.0.0.1 30050\n\n10.0.0.2 30050\n")
+    hosts = read_ip_config(config)
+    assert hosts == ["10.0.0.1", "10.0.0.2"]
+    cmd = torchrun_command(["train-distributed", "parts", "--out", "m"], nproc_per_node=1, hosts=hosts, node_rank=1,
+                           port=29600)
+    tail = cmd.index("-m", 3)
+    flags = dict(zip(cmd[3:tail:2], cmd[4:tail:2]))
+    assert flags == {"--nnodes": "2", "--node-rank": "1", "--master-addr": "10.0.0.1", "--master-port": "29600",
+                     "--nproc-per-node": "1"}
+    assert cmd[tail:] == ["-m", "cli", "train-distributed", "parts", "--out", "m"]
+    with pytest.raises(DualGNNError, match="machine-rank 2"):
+        torchrun_command([], nproc_per_node=1, hosts=hosts, node_rank=2)
+    config.write_text("# nobody\n")
+    with pytest.raises(DualGNNError, match="lists no machine"):
+        read_ip_config(config)

@@ -69,7 +69,7 @@ def main() -> None:
     model = build_model(config, inputs)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
-    edges = TrainEdges(split, config, graph.num_products)
+    edges = TrainEdges.from_split(split, config, graph.num_products)
     batch_size = full_batch_size(config, len(edges.src))
     warm = torch.ones(graph.num_products)
 

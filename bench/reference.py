@@ -100,7 +100,7 @@ def reference_train(graph_dir: Path, *, budget_seconds: float, seed: int = 0,
     config = TrainConfig.preset("default", num_layers=3, fanouts=FANOUTS, batch_size=BATCH_SIZE, mode="sampled",
                                 seed=seed)
     g = training_graph(graph, split, config)
-    edges = TrainEdges(split, config, n)  # one_way per training edge id; co-view pairs = g's coview edge ids
+    edges = TrainEdges.from_split(split, config, n)  # one_way per training edge id; co-view pairs = g's coview edge ids
     num_train, num_cv = len(edges.src), len(edges.cv_src)
     batches_per_epoch = max(1, math.ceil(num_train / BATCH_SIZE))
     cv_per_batch = min(num_cv, math.ceil(num_cv / batches_per_epoch)) if num_cv else 0  # as dualgnn.training.steps

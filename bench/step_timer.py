@@ -79,7 +79,7 @@ def main() -> None:
         init_optimizer_state(optimizer)
     except ImportError:  # versions before it
         pass
-    edges = TrainEdges(split, config, graph.num_products)
+    edges = TrainEdges.from_split(split, config, graph.num_products)
     # dualgnn.training.steps.full_batch_size, spelled out: --code may point at a checkout that predates it.
     batch_size = max(config.batch_size, -(-len(edges.src) // config.max_steps_per_epoch))
     def endless():  # small graphs have fewer batches per epoch than steps asked for: start another epoch

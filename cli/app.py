@@ -39,6 +39,7 @@ def _register() -> None:
     # Imported here so `dualgnn --help` stays fast and a broken optional module names itself clearly.
     from cli import (
         commands_build,  # noqa: F401
+        commands_distributed,  # noqa: F401
         commands_evaluate,  # noqa: F401
         commands_recommend,  # noqa: F401
         commands_refresh,  # noqa: F401

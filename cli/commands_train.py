@@ -8,7 +8,21 @@ import typer
 from rich.console import Console
 
 from cli.app import app
-from cli.options import ArtifactsDir, ModelSeed, OutDir, Quiet, SplitSeed, SplitShares, Threads, set_threads
+from cli.options import (
+    ArtifactsDir,
+    Dim,
+    Epochs,
+    Layers,
+    ModelSeed,
+    OutDir,
+    Preset,
+    Quiet,
+    SplitSeed,
+    SplitShares,
+    Threads,
+    Validation,
+    set_threads,
+)
 
 console = Console()
 
@@ -17,17 +31,14 @@ console = Console()
 def train_command(
     artifacts: ArtifactsDir,
     out: OutDir,
-    preset: Annotated[str, typer.Option(help="Settings preset: default (measured best) or paper (as published).")] = "default",
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
-    layers: Annotated[Optional[int], typer.Option(help="Message-passing layers (hops).")] = None,
-    dim: Annotated[Optional[int], typer.Option(help="Embedding size.")] = None,
+    preset: Preset = "default",
+    epochs: Epochs = None,
+    layers: Layers = None,
+    dim: Dim = None,
     loss: Annotated[Optional[str], typer.Option(help="Loss: softmax, warp or paper.")] = None,
     aggregation: Annotated[Optional[str], typer.Option(help="Neighbour aggregation: weighted, sum, mean or attention.")] = None,
     seed: ModelSeed = None,
-    validation: Annotated[float, typer.Option(
-        "--validation", help="Production training (the default): the seeded share of co-purchase edges kept back "
-        "to decide when to stop; the model learns from all the others, and its served vectors propagate over "
-        "every edge. 0: no early stopping (the --epochs budget is run).")] = 0.05,
+    validation: Validation = 0.05,
     split: SplitShares = None,
     split_seed: SplitSeed = 0,
     split_kind: Annotated[str, typer.Option(

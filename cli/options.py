@@ -20,6 +20,14 @@ Threads = Annotated[int, typer.Option("--threads", min=0, max=512,
 SplitShares = Annotated[Optional[str], typer.Option(
     "--split", help="Train,validation,test shares of the evaluation split (held-out edges), e.g. 0.75,0.05,0.2.")]
 SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the split (the model has its own --seed).")]
+Validation = Annotated[float, typer.Option(
+    "--validation", help="Production training (the default): the seeded share of co-purchase edges kept back "
+    "to decide when to stop; the model learns from all the others, and its served vectors propagate over "
+    "every edge. 0: no early stopping (the --epochs budget is run).")]
+Preset = Annotated[str, typer.Option(help="Settings preset: default (measured best) or paper (as published).")]
+Epochs = Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")]
+Layers = Annotated[Optional[int], typer.Option(help="Message-passing layers (hops).")]
+Dim = Annotated[Optional[int], typer.Option(help="Embedding size.")]
 
 
 class Index(str, Enum):

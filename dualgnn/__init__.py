@@ -17,6 +17,7 @@ The package, in the order data flows through it:
 ``serving/``                ``dualgnn recommend``: the Faiss index, filters, explanations, tables; ``http/`` is
                             ``dualgnn serve``
 ``synth/``                  a seeded synthetic shop for tests, demos and benchmarks
+``distributed/``            more than one machine: partitions, trainer processes (PyTorch DDP), parallel export
 ==========================  ==================================================================================
 
 Shared by all: ``errors.py`` (the one user-facing error type), ``config.py`` (the training configuration),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -74,7 +75,9 @@ class TargetIndex:
 
     def __init__(self, vectors: np.ndarray, *, ids: np.ndarray | None = None, kind: str = "auto",
                  num_queries: int | None = None, online: bool = False, hnsw_m: int = 32, ef_construction: int = 80,
-                 ef_search: int = 96, nlist: int | None = None, nprobe: int = 32, threads: int = 0) -> None:
+                 ef_search: int = 96, nlist: int | None = None, nprobe: int = 32, threads: int = 0,
+                 built: faiss.Index | None = None) -> None:
+        """``built``: a Faiss index already holding ``vectors`` (:meth:`load`); ``kind`` must then be its kind."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) == 0:
             raise ValueError(f"need a non-empty (n, d) array of target vectors, got shape {vectors.shape}")
@@ -87,6 +90,11 @@ class TargetIndex:
         # Kept for the exact fall-back when exclusions force a huge over-fetch.
         self.vectors = vectors
         self.ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        if built is not None:
+            if built.ntotal != n or built.d != d:
+                raise ValueError(f"the index holds {built.ntotal} vectors of {built.d} dims, not {n} of {d}")
+            self.index = built
+            return
         if self.kind == "exact":
             self.index = faiss.IndexFlatIP(d)
         elif self.kind == "hnsw":
@@ -105,6 +113,20 @@ class TargetIndex:
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def save(self, path: str | Path) -> None:
+        """Faiss's own file format (no pickle), for processes that share this index (:meth:`load`)."""
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path, vectors: np.ndarray, *, ids: np.ndarray | None, kind: str,
+             threads: int = 0) -> "TargetIndex":
+        """The index :meth:`save` wrote, over the same ``vectors`` and ``ids`` (memory-mapped where Faiss can)."""
+        try:
+            built = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:  # index types Faiss cannot map
+            built = faiss.read_index(str(path))
+        return cls(vectors, ids=ids, kind=kind, threads=threads, built=built)
 
     def _raw_search(self, queries: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Faiss top ``m`` as (product ids, scores); -1 / -inf in empty slots."""

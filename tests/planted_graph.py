@@ -56,3 +56,26 @@ def planted_world(ratios: tuple[float, float, float], seed: int = 0):
     graph, feats, phones, cases, brand = planted()
     split = make_split(graph, SplitSettings(kind="edge", ratios=ratios, seed=seed))
     return graph, feats, split, phones, cases, brand
+
+
+def write_planted_artifacts(directory, groups: int = 8, per_group: int = 5, seed: int = 0):
+    """The planted graph as a graph artifact directory (what `dualgnn build-graph` writes), for the commands.
+
+    -> (directory, graph, phones, cases, brand)."""
+    from pathlib import Path
+
+    from dualgnn.artifacts import FORMAT_VERSION, MANIFEST, write_graph, write_json
+    from dualgnn.features.settings import FeatureSettings
+    from dualgnn.features.store import Features
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    graph, feats, phones, cases, brand = planted(groups, per_group, seed=seed)
+    vocab = {"brand": [f"brand{i}" for i in range(groups)], "category_top": ["phone", "case"], "category_leaf": []}
+    Features(text=feats.text, categorical=feats.categorical, numeric=feats.numeric,
+             cardinalities=feats.cardinalities, vocab=vocab, numeric_stats={"log_price_mean": 0.0, "log_price_std": 1.0},
+             settings=FeatureSettings().to_dict()).save(directory)
+    write_graph(directory, graph)
+    write_json(directory / MANIFEST, {"kind": "graph", "format_version": FORMAT_VERSION,
+                                      "counts": {"products": graph.num_products}})
+    return directory, graph, phones, cases, brand

@@ -103,19 +103,22 @@ class DualGNN(nn.Module):
 
     @torch.no_grad()
     def embed_rows(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None,
-                   chunk: int = ROWS_PER_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
-        """``serve(*forward(g, inputs, id_mask))`` computed layer by layer over blocks of ``chunk`` rows (the
-        layer-wise inference of large-graph GNNs). Same values; about a third of the whole-graph temporaries,
-        which at 1M products are 256 MB fresh mappings each (README "Performance")."""
+                   chunk: int = ROWS_PER_BLOCK, ids: torch.Tensor | None = None,
+                   exchange=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``serve(*forward(g, inputs, id_mask, ids, exchange))`` computed layer by layer over blocks of ``chunk``
+        rows (the layer-wise inference of large-graph GNNs). Same values; about a third of the whole-graph
+        temporaries, which at 1M products are 256 MB fresh mappings each (README "Performance")."""
         if not self.rows_ok(g):
-            return self.serve(*self(g, inputs, id_mask=id_mask))
-        ids = torch.arange(len(inputs))
+            return self.serve(*self(g, inputs, id_mask=id_mask, ids=ids, exchange=exchange))
+        ids = torch.arange(len(inputs)) if ids is None else ids
         s = unit_rows_(self.tower(inputs, ids, id_mask))
         t = s  # both roles start from X_u (no separate input projection)
         mean = self.config.layer_combine == "mean" and self.layers
         acc_s, acc_t = (s.clone(), s.clone()) if mean else (None, None)
         for layer in self.layers:
             s, t = layer.forward_rows(g, s, t, chunk)
+            if exchange is not None:
+                s, t = exchange(s, t)
             if mean:
                 acc_s += s
                 acc_t += t
@@ -123,12 +126,14 @@ class DualGNN(nn.Module):
             s, t = unit_rows_(acc_s), unit_rows_(acc_t)  # the mean's scale does not survive normalising
         return self.serve(*self.finish(s, t, ids, id_mask))
 
-    def layer_states(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
+    def layer_states(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None,
+                     ids: torch.Tensor | None = None, exchange=None):
         """Every layer's (s, t) over the whole graph ``g``: list of ``num_layers + 1`` pairs of (n, h)."""
-        ids = torch.arange(len(inputs))
+        ids = torch.arange(len(inputs)) if ids is None else ids
         states = [self.initial(inputs, ids, id_mask)]
         for layer in self.layers:
-            states.append(layer(g, *states[-1]))
+            s, t = layer(g, *states[-1])
+            states.append((s, t) if exchange is None else exchange(s, t))
         return states
 
     def encoder_ok(self, g) -> bool:
@@ -150,9 +155,16 @@ class DualGNN(nn.Module):
             out += [self.bias.weight, self.bias.bias, self.id_bias.weight]
         return tuple(out)
 
-    def forward(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None):
-        """Full-graph propagation: (source, target), each (n, hidden_dim) (+1 column with ``target_bias``)."""
-        if self.encoder_ok(g):
+    def forward(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None, ids: torch.Tensor | None = None,
+                exchange=None):
+        """Full-graph propagation: (source, target), each (n, hidden_dim) (+1 column with ``target_bias``).
+
+        A part of a bigger catalog (dualgnn/distributed/) passes ``ids`` (n,), the rows of the per-product tables
+        that ``g``'s nodes are (default: node i is product i), and ``exchange(s, t) -> (s, t)``, applied to every
+        layer's output (the halo exchange between processes). The one-function training step
+        (:func:`encoder_step`) reads the tables whole and has no place between layers, so such a call takes the
+        per-layer route (same values)."""
+        if ids is None and exchange is None and self.encoder_ok(g):
             c = self.config
             spec = EncoderSpec(
                 text=inputs.text, categorical=inputs.categorical, numeric=inputs.numeric,
@@ -162,8 +174,8 @@ class DualGNN(nn.Module):
                 id_table=self.tower.ids is not None, n_layers=len(self.layers), mean=c.layer_combine == "mean",
                 bias=c.target_bias and c.dual)
             return encoder_step(spec, self.encoder_params())
-        s, t = self.combine(self.layer_states(g, inputs, id_mask))
-        return self.finish(s, t, torch.arange(len(inputs)), id_mask)
+        s, t = self.combine(self.layer_states(g, inputs, id_mask, ids, exchange))
+        return self.finish(s, t, torch.arange(len(inputs)) if ids is None else ids, id_mask)
 
     def forward_blocks(self, blocks, inputs: NodeInputs, input_nodes: torch.Tensor,
                        id_mask: torch.Tensor | None = None):

@@ -131,6 +131,17 @@ class Recommender:
         self._last_stock = None
         return new
 
+    def index_for(self, role: str = "target") -> TargetIndex:
+        """The index of ``role`` vectors over every recommendable product (built on first use)."""
+        return self._index(role, None)
+
+    def adopt(self, index: TargetIndex, role: str = "target") -> None:
+        """Search ``index`` (another process's :meth:`index_for`, loaded from its file) instead of building one:
+        processes that share a catalog's queries share one index, and so give the lists one process would."""
+        if not np.array_equal(index.ids, self._target_rows):
+            raise InputError("the shared index does not hold this catalog's recommendable products")
+        self._indexes[(role, None)] = index
+
     def _index(self, role: str, in_stock: np.ndarray | None) -> TargetIndex:
         """The index of ``role`` ("target" or "source") vectors over recommendable products."""
         if in_stock is None:

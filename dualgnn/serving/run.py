@@ -160,14 +160,23 @@ def _rank_each(req: RecommendRequest, rec: Recommender, rows: list[np.ndarray], 
     """A ranking per query product, ``BATCH`` queries per index search: (members, labels, titles, ids, scores)."""
     q = np.unique(np.concatenate(rows)) if len(rows) > 1 else rows[0]
     rec.plan(len(q))
-    method = rec.similar if req.similar else rec.recommend
+    ids, scores = rank_products(rec, q, req.k, filters, similar=req.similar, progress=progress)
+    return [np.array([x]) for x in q], rec.ids.decode(q), titles_of(rec.products)[q], ids, scores
+
+
+def rank_products(rec: Recommender, q: np.ndarray, k: int, filters: Filters, *, similar: bool = False,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` for every query row ``q`` (b,), ``BATCH`` queries per index search: ``(ids, scores)`` (b, k).
+    The whole-catalog export of several processes (dualgnn/distributed/export.py) ranks its ranges with it."""
+    method = rec.similar if similar else rec.recommend
     parts = []
     for lo in range(0, len(q), BATCH):
-        parts.append(method(q[lo:lo + BATCH], req.k, filters))
+        parts.append(method(q[lo:lo + BATCH], k, filters))
         if progress is not None:
             progress(min(len(q), lo + BATCH), len(q))
-    ids, scores = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    return [np.array([x]) for x in q], rec.ids.decode(q), titles_of(rec.products)[q], ids, scores
+    if not parts:
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _reasons(graph, rec: Recommender, members: list[np.ndarray], ids: np.ndarray) -> list[str]:

@@ -26,13 +26,15 @@ LOSS_CHUNK = 4096
 FLUSH_EVERY = 32  # chunks whose gradients are scattered into the (n, h) buffers in one index_add_
 
 
-def _chunk_loss(config: TrainConfig, s, t, chunk, generator, known) -> torch.Tensor:
+def _chunk_loss(config: TrainConfig, s, t, chunk, generator, known, catalog=None) -> torch.Tensor:
     src, dst, one_way, cv_src, cv_dst = chunk
     negatives = torch.randint(0, len(s), (len(src), config.n_negatives), generator=generator)
-    return batch_loss(config, s, t, src, dst, one_way, cv_src, cv_dst, negatives, generator=generator, known=known)
+    return batch_loss(config, s, t, src, dst, one_way, cv_src, cv_dst, negatives, generator=generator, known=known,
+                      catalog=catalog)
 
 
-def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: tuple, generator, known) -> torch.Tensor:
+def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: tuple, generator, known,
+                 catalog: int | None = None) -> torch.Tensor:
     """The loss of a big batch over embeddings ``s``, ``t`` from one propagation, computed in chunks.
 
     Gradient caching: each chunk's loss is back-propagated only into detached leaves, whose gradients are summed,
@@ -48,10 +50,11 @@ def chunked_loss(config: TrainConfig, s: torch.Tensor, t: torch.Tensor, batch: t
     co-view pairs are capped at a quarter of a chunk: co-view is the auxiliary term, and on a synthetic 10k
     catalog its (pairs x n) logits were three times the main term's.
     """
+    catalog = len(s) if catalog is None else catalog
     if len(batch[0]) <= config.batch_size:
-        return _chunk_loss(config, s, t, batch, generator, known)
-    if len(s) <= FULL_SOFTMAX_MAX or config.loss != "softmax":
-        total, grad_s, grad_t = _plain_chunks(config, s.detach(), t.detach(), batch, generator, known)
+        return _chunk_loss(config, s, t, batch, generator, known, catalog)
+    if catalog <= FULL_SOFTMAX_MAX or config.loss != "softmax":
+        total, grad_s, grad_t = _plain_chunks(config, s.detach(), t.detach(), batch, generator, known, catalog)
     else:
         total, grad_s, grad_t = _sampled_chunks(config, s.detach(), t.detach(), batch, generator)
     return _WithGradient.apply(s, t, grad_s, grad_t, total)
@@ -86,12 +89,12 @@ def _chunks(batch: tuple, size: int) -> Iterator[tuple[int, tuple]]:
         yield n_chunks, tuple(x[e] for x in batch[:3]) + tuple(x[c] for x in batch[3:])
 
 
-def _plain_chunks(config, sd, td, batch, generator, known) -> tuple[float, torch.Tensor, torch.Tensor]:
+def _plain_chunks(config, sd, td, batch, generator, known, catalog) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Chunks of the plain loss; their gradients accumulate in two whole-table leaves."""
     leaf_s, leaf_t = sd.requires_grad_(), td.requires_grad_()
     total = 0.0
     for n_chunks, chunk in _chunks(batch, config.batch_size):
-        loss = _chunk_loss(config, leaf_s, leaf_t, chunk, generator, known) / n_chunks
+        loss = _chunk_loss(config, leaf_s, leaf_t, chunk, generator, known, catalog) / n_chunks
         loss.backward()
         total += loss.item()
     return total, leaf_s.grad, leaf_t.grad

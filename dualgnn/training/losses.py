@@ -177,19 +177,21 @@ def loss_weights(config) -> dict:
 
 
 def batch_loss(config, source, target, src, dst, one_way, cv_src, cv_dst, negatives, *,
-               generator: torch.Generator | None = None, known=None) -> torch.Tensor:
+               generator: torch.Generator | None = None, known=None, catalog: int | None = None) -> torch.Tensor:
     """The loss ``config.loss`` names, with the config's weights. Indices are rows of ``source``/``target``
     (all products in full-graph mode; the sampled seeds in mini-batch mode). ``negatives`` (B, n_negatives)
     uniform random rows, used by the paper loss. ``known``: (n, n) scipy CSR of training targets per query, for
-    ``mask_positives`` (full softmax only)."""
+    ``mask_positives`` (full softmax only). ``catalog``: the number of products the rows stand for (default
+    ``len(target)``; a partition's rows stand for the whole catalog), which picks the softmax's form."""
     common = loss_weights(config)
+    catalog = len(target) if catalog is None else catalog
     if config.loss == "paper":
         return paper_loss(source, target, src, dst, negatives, one_way, cv_src, cv_dst,
                           asymmetry=common["asymmetry"], asym_weight=config.asym_weight,
                           coview_weight=config.coview_weight)
     if config.loss == "softmax":
         candidates = None
-        n_candidates = config.candidates or (0 if len(target) <= FULL_SOFTMAX_MAX else AUTO_CANDIDATES)
+        n_candidates = config.candidates or (0 if catalog <= FULL_SOFTMAX_MAX else AUTO_CANDIDATES)
         if 0 < n_candidates < len(target):
             # In-batch targets plus shared uniform negatives: a sampled softmax for graphs too big to score all.
             extra = torch.randint(0, len(target), (n_candidates,), generator=generator)
@@ -200,6 +202,6 @@ def batch_loss(config, source, target, src, dst, one_way, cv_src, cv_dst, negati
             positives = (torch.from_numpy(sub.row.astype("int64")), torch.from_numpy(sub.col.astype("int64")))
         return softmax_loss(source, target, src, dst, one_way, cv_src, cv_dst, temperature=config.temperature,
                             candidates=candidates, positives=positives, **common)
-    return warp_loss(source, target, src, dst, one_way, cv_src, cv_dst, num_products=len(target),
+    return warp_loss(source, target, src, dst, one_way, cv_src, cv_dst, num_products=catalog,
                      shuffles=config.warp_shuffles, margin=config.warp_margin, generator=generator,
                      temperature=config.temperature, **common)

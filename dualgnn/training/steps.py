@@ -30,29 +30,40 @@ from dualgnn.training.losses import (
 
 class TrainEdges:
     """Positive pairs as tensors: ``src``, ``dst`` (m,), ``one_way`` (m,) bool (reverse absent from the training
-    graph), co-view pairs ``cv_src``, ``cv_dst`` (c,)."""
+    graph), co-view pairs ``cv_src``, ``cv_dst`` (c,). :meth:`from_split` makes them from a split's training
+    edges; a partition of the catalog (dualgnn/distributed/) passes its own share."""
 
-    def __init__(self, split: Split, config: TrainConfig, n: int) -> None:
+    def __init__(self, src: torch.Tensor, dst: torch.Tensor, one_way: torch.Tensor, cv_src: torch.Tensor,
+                 cv_dst: torch.Tensor) -> None:
+        self.src, self.dst, self.one_way, self.cv_src, self.cv_dst = src, dst, one_way, cv_src, cv_dst
+
+    @classmethod
+    def from_split(cls, split: Split, config: TrainConfig, n: int) -> "TrainEdges":
         cp = split.train_copurchase
         if not config.directed:
             cp = symmetrise(cp, n)  # the symmetric baseline learns both directions of every pair
-        self.src = torch.from_numpy(cp.src)
-        self.dst = torch.from_numpy(cp.dst)
-        self.one_way = torch.from_numpy(one_way_mask(cp, n))
         cv = split.train_coview if config.use_coview else None
-        self.cv_src = torch.from_numpy(cv.src) if cv is not None else torch.zeros(0, dtype=torch.int64)
-        self.cv_dst = torch.from_numpy(cv.dst) if cv is not None else torch.zeros(0, dtype=torch.int64)
+        none = torch.zeros(0, dtype=torch.int64)
+        return cls(torch.from_numpy(cp.src), torch.from_numpy(cp.dst), torch.from_numpy(one_way_mask(cp, n)),
+                   torch.from_numpy(cv.src) if cv is not None else none,
+                   torch.from_numpy(cv.dst) if cv is not None else none)
 
-    def batches(self, batch_size: int, generator: torch.Generator, with_ids: bool = False) -> Iterator[tuple]:
+    def batches(self, batch_size: int, generator: torch.Generator, with_ids: bool = False,
+                n_batches: int | None = None) -> Iterator[tuple]:
         """(src, dst, one_way, cv_src, cv_dst) per batch; co-view pairs drawn in proportion to their count.
         ``with_ids``: (ids, batch) instead, ``ids`` the batch's positions in the co-purchase list (= edge ids of the
-        training graph's co-purchase relations)."""
+        training graph's co-purchase relations). ``n_batches``: exactly this many batches of near-equal size
+        (some empty when there are fewer edges), ignoring ``batch_size``: processes that train together must
+        take the same number of steps."""
         m, c = len(self.src), len(self.cv_src)
         perm = torch.randperm(m, generator=generator)
-        n_batches = max(1, -(-m // batch_size))
+        if n_batches is None:
+            n_batches = max(1, -(-m // batch_size))
+            parts = [perm[b * batch_size:(b + 1) * batch_size] for b in range(n_batches)]
+        else:
+            parts = list(torch.tensor_split(perm, n_batches))
         cv_per_batch = min(c, -(-c // n_batches)) if c else 0
-        for b in range(n_batches):
-            idx = perm[b * batch_size:(b + 1) * batch_size]
+        for idx in parts:
             cv_idx = torch.randint(0, c, (cv_per_batch,), generator=generator) if c else torch.zeros(0, dtype=torch.int64)
             batch = self.src[idx], self.dst[idx], self.one_way[idx], self.cv_src[cv_idx], self.cv_dst[cv_idx]
             yield (idx, batch) if with_ids else batch
@@ -76,7 +87,7 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
               generator: torch.Generator, cold: np.ndarray) -> Callable[[], Iterator[torch.Tensor]]:
     """One-epoch iterator of batch losses for ``mode`` "full" or "sampled"."""
     n = len(inputs)
-    edges = TrainEdges(split, config, n)
+    edges = TrainEdges.from_split(split, config, n)
     warm = torch.ones(n)
     if len(cold):
         warm[torch.from_numpy(cold)] = 0.0

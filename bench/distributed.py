@@ -4,10 +4,11 @@ Every run is the `dualgnn` command itself in a fresh process (wall seconds, peak
 ``wait4``); a poller reads each trainer process's own peak (``VmHWM``) from /proc while it runs. Epoch seconds
 and validation HR@10 come from the model's history.json (rank 0's clock: the processes step together).
 
-    python bench/distributed.py --graph /work/bench-data/100k/graph --epochs 3     # table + bench/results/*.json
+    python bench/distributed.py --graph WORK/1m/graph --epochs 2     # table + bench/results/*.json
     python bench/distributed.py --planted --seeds 0,1,2      # local negatives: 2 parts against 1 process
 
-Waits while ``--busy`` (a note that another job is timing on this machine) exists.
+``WORK/1m/graph`` is the generated 1 M catalog of ``bench/run.py --sizes 1m --stages build --work WORK``. With
+``--busy FILE`` it waits while FILE (a note that another job is timing on this machine) exists.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def bench_graph(args) -> dict:
         manifest = json.loads((parts[n] / "manifest.json").read_text())
         out["runs"][f"partition-{n}"] = {**run, "parts": manifest["parts"], "seconds": manifest["seconds"]}
         print(f"partition {n}: {run['wall_s']} s, peak {run['peak_gb']} GB, {manifest['parts']}", flush=True)
-    plan = [("train-1-process (dualgnn train)", ["train", graph, "--out", work / "m-single", "--epochs", e], 2),
+    # --no-ranker: the distributed trainer fits no second stage, so the single process is timed without it too.
+    plan = [("train-1-process (dualgnn train)", ["train", graph, "--out", work / "m-single", "--epochs", e,
+                                                 "--no-ranker"], 2),
             ("train-distributed 1 process", ["train-distributed", parts[1], "--out", work / "m-d1", "--epochs", e], 2),
             ("train-distributed 2 processes", ["train-distributed", parts[2], "--out", work / "m-d2", "--epochs", e],
              1)]
@@ -150,15 +153,15 @@ def bench_planted(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--graph", type=Path, help="graph artifact (e.g. /work/bench-data/100k/graph)")
+    ap.add_argument("--graph", type=Path, help="graph artifact (e.g. WORK/1m/graph of bench/run.py)")
     ap.add_argument("--planted", action="store_true", help="the local-negatives comparison on a planted shop")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--work", type=Path, default=BENCH / "results" / "work" / "distributed")
-    ap.add_argument("--busy", type=Path, default=Path("/work/bench-data/BUSY"))
+    ap.add_argument("--busy", type=Path, default=None, help="wait while this file exists")
     args = ap.parse_args()
     args.seed_list = [int(s) for s in args.seeds.split(",")]
-    while args.busy.exists():
+    while args.busy is not None and args.busy.exists():
         print(f"{args.busy} exists ({args.busy.read_text().strip()}); waiting", flush=True)
         time.sleep(60)
     result = bench_planted(args) if args.planted else bench_graph(args)

@@ -168,6 +168,7 @@ def main() -> None:
     ap.add_argument("--generator", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx")
     ap.add_argument("--seconds", type=float, default=10.0, help="wrk: seconds per level")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--gnn-only", action="store_true", help="serve the GNN's index alone, not the model's ranker")
     args = ap.parse_args()
 
     products = pd.read_parquet(args.artifacts / "products.parquet")
@@ -175,7 +176,8 @@ def main() -> None:
     ids = products["product_id"].astype(str).tolist()
     gc.freeze()  # the catalog read above must not make the load generator's own collections pause requests
     log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # the server's messages, shown if it fails to start
-    cmd = [str(args.artifacts), "--model", str(args.model), "--threads", str(args.threads)]
+    cmd = [str(args.artifacts), "--model", str(args.model), "--threads", str(args.threads),
+           *(["--gnn-only"] if args.gnn_only else [])]
     t_start = time.perf_counter()
     load_before = os.getloadavg()
     with served(cmd, cwd=REPO, log=log, timeout=900) as (url, proc):
@@ -208,7 +210,8 @@ def main() -> None:
         rows.append({"kind": "cold-start POST (1 product)",
                      **measured(url, proc.pid, ["/v1/cold-start"] * args.cold, 1, method="POST", bodies=bodies[10:],
                                 generator=args.generator, seconds=args.seconds)})
-    print(f"dualgnn serve on {info['products']:,} products ({info['index']} index, {info['vector_dim']}-d), "
+    print(f"dualgnn serve on {info['products']:,} products ({info['index']} index, {info['vector_dim']}-d, "
+          f"{'ranker' if info.get('ranker') else 'GNN only'}), "
           f"ready after {ready_s:.1f}s; {os.cpu_count()} cores shared by server and load generator "
           f"({args.generator}); load average before {load_before[0]:.2f}")
     print(f"{'requests':30} {'clients':>7} {'n':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "

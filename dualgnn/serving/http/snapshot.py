@@ -100,6 +100,7 @@ class Snapshot:
         cold = ColdStart(graph, model_dir, artifacts) if (model_dir / "weights.pt").exists() else None
         info = {**identity, "model_dir": str(model_dir), "artifacts": str(artifacts), "products": len(rec),
                 "vector_dim": int(rec.source.shape[1]), "index": rec.index_kind, "cold_start": cold is not None,
+                "ranker": rec.ranker is not None,
                 "loaded_at": utc_now()}
         return cls(rec, ProductText(rec.products), Explainer(graph), cold, info)
 

@@ -1,0 +1,108 @@
+"""The second stage at scale: fitting the ranker (inside `dualgnn train`) and the whole-catalog export with it,
+against the GNN alone, on a generated catalog.
+
+Uses the suite's graph of a size (``python bench/run.py --sizes 100k --stages build --work WORK`` makes
+``WORK/100k/graph``). Trains a shipped model on it in its own process (``dualgnn train --epochs E``; the ranker's
+own fitting time is the manifest's ``training.ranker.seconds``), then times ``dualgnn recommend --all --out
+FILE.parquet`` with the model's ranker and with ``--gnn-only``, in alternating order, each in a fresh process
+(wall and CPU seconds, peak RSS), and prints the medians and their ratio: the two run side by side in one sitting,
+so the ratio holds on a shared, noisy machine where the absolute seconds may not.
+
+    python bench/ranker_bench.py --size 100k --work WORK --epochs 2 --repeats 3
+    python bench/ranker_bench.py --size 1m --work WORK --epochs 1 --repeats 1
+
+Prints a table and writes ``bench/results/ranker-SIZE-*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(1, str(BENCH.parent))
+
+from suite.plan import parse_size  # noqa: E402
+from suite.proc import dualgnn_cmd, run_measured, thread_env  # noqa: E402
+from suite.report import machine_facts  # noqa: E402
+
+MODES = {"ranker (default)": [], "GNN only (--gnn-only)": ["--gnn-only"]}
+
+
+def measured(args: list, env: dict) -> dict:
+    res = run_measured(dualgnn_cmd() + [str(a) for a in args], env=env)
+    return {"wall_s": round(res.wall_seconds, 1), "cpu_s": round(res.cpu_seconds, 1),
+            "peak_gb": round(res.peak_rss_bytes / 1e9, 2)}
+
+
+def train(graph: Path, model: Path, epochs: int, threads: int, env: dict) -> dict:
+    """Train a shipped model (GNN and ranker) and read what the ranker cost and scored from its manifest."""
+    run = measured(["train", graph, "--out", model, "--epochs", epochs, "--threads", threads, "--quiet"], env)
+    ranker = json.loads((model / "manifest.json").read_text())["training"]["ranker"]
+    history = json.loads((model / "history.json").read_text())
+    return {**run, "epoch_s": [round(h["seconds"], 1) for h in history], "ranker": ranker}
+
+
+def export(graph: Path, model: Path, out: Path, flags: list, threads: int, env: dict) -> dict:
+    return measured(["recommend", graph, "--model", model, "--all", "-k", 10, "--out", out, "--threads", threads,
+                     "--quiet", *flags], env)
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {key: round(statistics.median(r[key] for r in runs), 2) for key in ("wall_s", "cpu_s", "peak_gb")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="100k")
+    ap.add_argument("--work", type=Path, default=BENCH / "results" / "work")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="exports per mode (alternating order)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true", help="keep a model trained by an earlier run")
+    args = ap.parse_args()
+    size = parse_size(args.size, args.work)
+    graph, model = size.root / "graph", size.root / "model-ranked"
+    if not (graph / "manifest.json").is_file():
+        raise SystemExit(f"no graph at {graph}: run `python bench/run.py --sizes {size.label} --stages build "
+                         f"--work {args.work}` first")
+    env = thread_env(args.threads)
+    result = {"size": size.label, "epochs": args.epochs, "threads": args.threads,
+              "machine": machine_facts(args.threads)}
+    if args.reuse and (model / "ranker.json").is_file():
+        result["train"] = {"reused": str(model),
+                           "ranker": json.loads((model / "manifest.json").read_text())["training"]["ranker"]}
+    else:
+        result["train"] = train(graph, model, args.epochs, args.threads, env)
+    ranker = result["train"]["ranker"]
+    print(f"train at {size.label}: {json.dumps({k: v for k, v in result['train'].items() if k != 'ranker'})}")
+    print(f"ranker: shipped {ranker.get('shipped')}, fitted in {ranker.get('seconds')} s on "
+          f"{ranker.get('validation_queries')} queries ({ranker.get('pairs')} pairs), inner validation "
+          f"{ranker.get('validation')}" + ("" if ranker.get("shipped") else f"; not shipped: {ranker.get('reason')}"))
+    modes = MODES if ranker.get("shipped") else {"GNN only (--gnn-only)": MODES["GNN only (--gnn-only)"]}
+    runs = {name: [] for name in modes}
+    for r in range(args.repeats):
+        for name in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
+            runs[name].append(export(graph, model, size.root / "lists.parquet", modes[name], args.threads, env))
+            print(f"export {name} #{r + 1}: {runs[name][-1]}", flush=True)
+    result["exports"] = {name: {"runs": rs, "median": median_of(rs)} for name, rs in runs.items()}
+    print(f"\nwhole-catalog export at {size.label} ({args.threads} threads, medians of {args.repeats})")
+    print(f"{'mode':<24} {'wall s':>8} {'cpu s':>8} {'peak GB':>8} {'x GNN only':>11}")
+    base = result["exports"]["GNN only (--gnn-only)"]["median"]
+    for name, row in result["exports"].items():
+        m = row["median"]
+        print(f"{name:<24} {m['wall_s']:>8.1f} {m['cpu_s']:>8.1f} {m['peak_gb']:>8.2f} "
+              f"{m['wall_s'] / base['wall_s']:>11.2f}")
+    out = BENCH / "results" / f"ranker-{size.label}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

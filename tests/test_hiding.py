@@ -104,7 +104,7 @@ def test_sampled_blocks_exclude_the_hidden_edges(planted_split):
     ids = torch.arange(0, len(cp), 2)
     seeds = torch.unique(torch.from_numpy(np.concatenate([cp.src, cp.dst])))
     sampler = dgl.dataloading.NeighborSampler([1000])
-    _, _, blocks = sampler.sample_blocks(g, {"product": seeds}, exclude_eids=EdgeHider(g, 0.0, True).exclude(ids))
+    _, _, blocks = sampler.sample_blocks(g.dgl, {"product": seeds}, exclude_eids=EdgeHider(g, 0.0, True).exclude(ids))
     sampled = set(blocks[0].edges["copurchase"].data[dgl.EID].tolist())
     sampled_by = set(blocks[0].edges["copurchased_by"].data[dgl.EID].tolist())
     hidden = set(ids.tolist())

@@ -11,6 +11,7 @@ from dualgnn.graph import Edges, ProductGraph, merge_edges
 from dualgnn.ids import IdMap
 from dualgnn.model.encoder import add_edge_norms, build_model
 from dualgnn.model.inputs import NodeInputs
+from dualgnn.model.spmm import WholeGraph
 from dualgnn.scoring import EmbeddingScorer
 from tests.planted_graph import PlantedFeatures
 
@@ -35,6 +36,7 @@ def embed(config, graph, feats, seed=0):
     torch.manual_seed(seed)
     g = graph.to_dgl()
     add_edge_norms(g)
+    g = WholeGraph.of(g)  # the weighted aggregation's CSR products, as training_graph gives them
     inputs = NodeInputs.from_features(feats)
     model = build_model(config, inputs).eval()
     with torch.no_grad():
@@ -108,7 +110,7 @@ def test_sampled_blocks_with_full_fanout_equal_full_graph():
     model, g, inputs, (s, t) = embed(config, graph, feats)
     seeds = torch.tensor([0, 1, 3])
     sampler = dgl.dataloading.NeighborSampler([50, 50])
-    input_nodes, _, blocks = sampler.sample_blocks(g, {"product": seeds})
+    input_nodes, _, blocks = sampler.sample_blocks(g.dgl, {"product": seeds})
     with torch.no_grad():
         sb, tb = model.forward_blocks(blocks, inputs, input_nodes, id_mask=torch.ones(len(inputs)))
     np.testing.assert_allclose(sb.numpy(), s[seeds.numpy()], atol=1e-5)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from dualgnn._dgl_compat import dgl, fn
-from dualgnn.model.spmm import attach_csr, has_csr, weighted_sum
+from dualgnn.model.spmm import WholeGraph, has_csr, weighted_sum
 
 
 def _graph(seed: int = 0):
@@ -28,12 +28,12 @@ def _dgl_sum(g, etype, x):
 
 def test_csr_matches_dgl_forward_and_backward():
     g = _graph()
-    attach_csr(g)
+    whole = WholeGraph.of(g)
     x = torch.randn(g.num_nodes(), 8, dtype=torch.float32)
     for etype in ("copurchase", "coview"):
-        assert has_csr(g, etype)
+        assert has_csr(whole, etype)
         xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-        ya, yb = weighted_sum(g, etype, xa), _dgl_sum(g, etype, xb)
+        ya, yb = weighted_sum(whole, etype, xa), _dgl_sum(g, etype, xb)
         torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
         w = torch.randn_like(ya)
         (ya * w).sum().backward()
@@ -43,12 +43,12 @@ def test_csr_matches_dgl_forward_and_backward():
 
 def test_graph_without_matrices_is_not_mistaken_for_one():
     g = _graph(1)
-    assert not has_csr(g, "copurchase")
+    assert not has_csr(g, "copurchase")  # a DGL graph (or a sampled block) takes DGL's kernels
+    whole = WholeGraph.of(g)
+    assert whole.with_relations({}).csr == whole.csr and whole.num_edges("coview") == g.num_edges("coview")
 
 
 def test_reverse_and_symmetric_relations_share_their_matrices():
-    from dualgnn.model.spmm import _ATTR
-
     n = 6
     src, dst = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 3, 5])
     g = dgl.heterograph({("product", "copurchase", "product"): (src, dst),
@@ -57,13 +57,13 @@ def test_reverse_and_symmetric_relations_share_their_matrices():
                         num_nodes_dict={"product": n})
     for etype in g.canonical_etypes:
         g.edges[etype].data["norm"] = torch.full((g.num_edges(etype), 1), 0.5)
-    attach_csr(g)
-    mats = getattr(g, _ATTR)
+    whole = WholeGraph.of(g)
+    mats = whole.csr
     assert mats["copurchased_by"][0] is mats["copurchase"][1]  # A_by = A^T: no second copy
     assert mats["coview"][0] is mats["coview"][1]  # symmetric: its own transpose
     x = torch.randn(n, 3)
-    torch.testing.assert_close(weighted_sum(g, "copurchased_by", x), _dgl_sum(g, "copurchased_by", x))
-    torch.testing.assert_close(weighted_sum(g, "coview", x), _dgl_sum(g, "coview", x))
+    torch.testing.assert_close(weighted_sum(whole, "copurchased_by", x), _dgl_sum(g, "copurchased_by", x))
+    torch.testing.assert_close(weighted_sum(whole, "coview", x), _dgl_sum(g, "coview", x))
 
 
 def test_row_blocks_and_fused_relu_match_dgl(monkeypatch):
@@ -72,11 +72,11 @@ def test_row_blocks_and_fused_relu_match_dgl(monkeypatch):
 
     monkeypatch.setattr(spmm, "ROWS_PER_BLOCK", 7)  # 50 rows: 8 blocks, the last one short
     g = _graph(seed=1)
-    attach_csr(g)
+    whole = WholeGraph.of(g)
     x = torch.randn(g.num_nodes(), 8, dtype=torch.float32)
     for etype in ("copurchase", "coview"):
         xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-        ya, yb = weighted_sum(g, etype, xa, relu=True), torch.relu(_dgl_sum(g, etype, xb))
+        ya, yb = weighted_sum(whole, etype, xa, relu=True), torch.relu(_dgl_sum(g, etype, xb))
         torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
         assert (ya == 0).any() and (ya > 0).any()  # the ReLU did cut something
         w = torch.randn_like(ya)

@@ -146,8 +146,8 @@ class _Rows:
 
 def _local_graph(dgl, n: int, src, dst, relation, weight, norm, keep):
     """The part's heterograph over the ``keep`` edges, with edata ``weight`` and the whole graph's ``norm``, and
-    the CSR matrices the weighted aggregation multiplies with (:func:`dualgnn.model.spmm.attach_csr`)."""
-    from dualgnn.model.spmm import attach_csr
+    the CSR matrices the weighted aggregation multiplies with (a :class:`dualgnn.model.spmm.WholeGraph`)."""
+    from dualgnn.model.spmm import WholeGraph
 
     data, edata = {}, {}
     for r, name in enumerate(RELATIONS):
@@ -158,5 +158,4 @@ def _local_graph(dgl, n: int, src, dst, relation, weight, norm, keep):
     for name, (w, nm) in edata.items():
         g.edges[name].data["weight"] = w
         g.edges[name].data["norm"] = nm
-    attach_csr(g)
-    return g
+    return WholeGraph.of(g)

@@ -24,6 +24,7 @@ from dualgnn._dgl_compat import dgl
 from dualgnn.graph import COPURCHASE, COPURCHASED_BY, COVIEW
 from dualgnn.model.encoder import DualGNN, add_edge_norms
 from dualgnn.model.inputs import NodeInputs
+from dualgnn.model.spmm import WholeGraph
 
 LINKS = ("borrow", "coview")
 
@@ -44,8 +45,10 @@ class ColdStarter:
         if not model.config.use_coview and link == "coview":
             link = "borrow"  # a model trained without co-view never learned to read co-view messages
         self.model, self.link = model, link
-        if "norm" not in g.edges[COPURCHASE].data:
-            add_edge_norms(g)
+        if not isinstance(g, WholeGraph):  # a DGL graph of the catalog: its norms and matrices, as training has
+            if "norm" not in g.edges[COPURCHASE].data:
+                add_edge_norms(g)
+            g = WholeGraph.of(g)
         self.warm = np.flatnonzero(np.asarray(warm_mask, bool)).astype(np.int64)
         if len(self.warm) == 0:
             raise ValueError("cold start needs at least one warm product to link to")

@@ -13,18 +13,19 @@ from dualgnn.config import TrainConfig
 from dualgnn.graph import Edges, ProductGraph, symmetrise
 from dualgnn.model.encoder import DualGNN, add_edge_norms
 from dualgnn.model.inputs import NodeInputs
+from dualgnn.model.spmm import WholeGraph
 from dualgnn.split import Split
 
 
-def training_graph(graph: ProductGraph, split: Split, config: TrainConfig):
-    """The DGL graph message passing runs on. No leakage: built from ``split.train_copurchase`` and
+def training_graph(graph: ProductGraph, split: Split, config: TrainConfig) -> WholeGraph:
+    """The graph message passing runs on (DGL graph and CSR matrices). No leakage: built from ``split.train_copurchase`` and
     ``split.train_coview`` only, so held-out edges never feed message passing (nor, below, negatives)."""
     n = graph.num_products
     cp = split.train_copurchase if config.directed else symmetrise(split.train_copurchase, n)
     cv = split.train_coview if config.use_coview else Edges.empty()
     g = graph.to_dgl(copurchase=cp, coview=cv)
     add_edge_norms(g)
-    return g
+    return WholeGraph.of(g)
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ from dualgnn.model.fused_encoder import EncoderSpec, encoder_step
 from dualgnn.model.fused_layer import BufferPool
 from dualgnn.model.inputs import InputTower, NodeInputs
 from dualgnn.model.layer import DualLayer, layer_matrices, whole_graph_csr
-from dualgnn.model.spmm import ROWS_PER_BLOCK, attach_csr
+from dualgnn.model.spmm import ROWS_PER_BLOCK
 
 
 class DualGNN(nn.Module):
@@ -203,12 +203,12 @@ def edge_norms(src: torch.Tensor, dst: torch.Tensor, w: torch.Tensor, n: int) ->
 
 
 def add_edge_norms(g) -> None:
-    """Store edata ``norm`` (:func:`edge_norms`) per edge type, computed once on the training graph."""
+    """Store edata ``norm`` (:func:`edge_norms`) per edge type of the DGL graph ``g``, computed once on the training
+    graph (:class:`~dualgnn.model.spmm.WholeGraph` then builds the matrices from them)."""
     for etype in g.canonical_etypes:
         src, dst = g.edges(etype=etype)
         g.edges[etype].data["norm"] = edge_norms(src, dst, g.edges[etype].data["weight"].float(),
                                                  g.num_nodes()).unsqueeze(1)
-    attach_csr(g)
 
 
 def build_model(config: TrainConfig, inputs: NodeInputs) -> DualGNN:

@@ -21,19 +21,19 @@ from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
 from dualgnn.model.fused import sum_into, sum_of, unit_rows, unit_rows_
 from dualgnn.model.fused_layer import BufferPool, dual_layer_step
-from dualgnn.model.spmm import has_csr, matrices, weighted_sum, weighted_sum_rows
+from dualgnn.model.spmm import dgl_graph, has_csr, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
 
 
 def whole_graph_csr(g) -> bool:
-    """``g`` is a whole graph with CSR matrices for all three relations (dualgnn/model/spmm.py)."""
+    """``g`` is a :class:`~dualgnn.model.spmm.WholeGraph` with CSR matrices for all three relations."""
     return all(has_csr(g, e) for e in (CP, CP_BY, CV))
 
 
 def layer_matrices(g) -> tuple:
     """``((A, A^T), (A_by, A_by^T), (C, C^T))`` of a :func:`whole_graph_csr` graph, as the fused steps read them."""
-    return tuple(matrices(g)[e] for e in (CP, CP_BY, CV))
+    return tuple(g.csr[e] for e in (CP, CP_BY, CV))
 
 
 class DualLayer(nn.Module):
@@ -66,6 +66,7 @@ class DualLayer(nn.Module):
     def _aggregate(self, g, etype: str, msg_src: torch.Tensor, query_dst: torch.Tensor, rel: int) -> torch.Tensor:
         """AGG over ``etype`` edges (src -> dst) of ``msg_src`` rows with DGL; (n_dst, h), zeros without edges."""
         agg = self.config.aggregation
+        g = dgl_graph(g)
         with g.local_scope():
             g.srcdata["m"] = msg_src
             if agg == "sum":

@@ -6,29 +6,27 @@ aggregation runs 4-6 such products per layer and step, so this is most of a full
 
 For each edge type ``e`` (edges src -> dst with per-edge ``norm``) we keep ``A_e`` (n_dst, n_src) and its
 transpose as CSR tensors: forward ``A_e @ x``, backward ``A_e^T @ grad`` (a custom autograd function, because
-autograd through a CSR product would rebuild the transpose every step). The matrices are attached to the DGL graph
-object once (:func:`attach_csr`); sampled blocks and graphs without them use DGL's kernels.
+autograd through a CSR product would rebuild the transpose every step). They are built once per whole graph and
+travel with it explicitly: a :class:`WholeGraph` is the DGL graph plus its matrices. Sampled blocks are plain DGL
+blocks, without matrices, and use DGL's kernels.
 
 >>> import torch
 >>> from dualgnn._dgl_compat import dgl
 >>> g = dgl.heterograph({("p", "e", "p"): (torch.tensor([0, 1]), torch.tensor([1, 1]))})
 >>> g.edges["e"].data["norm"] = torch.tensor([[2.0], [3.0]])
->>> attach_csr(g)
->>> weighted_sum(g, "e", torch.tensor([[1.0], [10.0]])).ravel().tolist()   # node 1 gets 2*1 + 3*10
+>>> weighted_sum(WholeGraph.of(g), "e", torch.tensor([[1.0], [10.0]])).ravel().tolist()   # node 1: 2*1 + 3*10
 [0.0, 32.0]
 """
 
 from __future__ import annotations
 
-import contextlib
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-
-_ATTR = "_dualgnn_csr"
-
 
 def _csr(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, shape: tuple) -> torch.Tensor:
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the two products used here are stable
@@ -42,23 +40,47 @@ def _to_torch(m: sp.csr_matrix) -> torch.Tensor:
                 torch.from_numpy(m.data.astype(np.float32)), m.shape)
 
 
-def attach_csr(g) -> None:
-    """Store ``(A_e, A_e^T)`` for every edge type of the whole graph ``g`` (needs edata ``norm`` (m, 1)).
+@dataclass(frozen=True, eq=False)
+class WholeGraph:
+    """A whole message-passing graph: the DGL heterograph ``dgl`` (edge types, ``weight`` and ``norm`` edata; DGL's
+    kernels and samplers read it) and ``csr``, each relation's ``(A_e, A_e^T)`` pair for the weighted aggregation.
 
-    Matrices are shared where the graph repeats itself, which is most of the memory at 1M products: a relation
-    that is another's reverse (``copurchased_by`` of ``copurchase``) reuses its pair swapped, and a symmetric
-    one (co-view, stored in both directions with symmetric norms) is its own transpose.
+    Everything else of DGL's graph API (``num_edges``, ``edges``, ``in_degrees``, ``local_scope``, ...) is read from
+    ``dgl``; DGL's free functions take ``.dgl``. A per-step variant (edges hidden from a training step) is a new
+    object with other matrices (:meth:`with_relations`), never a change to this one.
     """
-    built: list[tuple[sp.csr_matrix, tuple]] = []
-    mats = {}
-    n = g.num_nodes()
-    for etype in g.canonical_etypes:
-        src, dst = (x.numpy() for x in g.edges(etype=etype))
-        norm = g.edges[etype].data["norm"].reshape(-1).numpy()
-        a = sp.csr_matrix((norm, (dst, src)), shape=(n, n))  # duplicates summed, as DGL's sum would
-        a.sort_indices()
-        mats[etype[1]] = _shared(a, built)
-    setattr(g, _ATTR, mats)
+
+    dgl: object
+    csr: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+
+    @classmethod
+    def of(cls, g) -> "WholeGraph":
+        """``g`` (a DGL graph with edata ``norm`` (m, 1) on every edge type) and its matrices.
+
+        Matrices are shared where the graph repeats itself, which is most of the memory at 1M products: a relation
+        that is another's reverse (``copurchased_by`` of ``copurchase``) reuses its pair swapped, and a symmetric
+        one (co-view, stored in both directions with symmetric norms) is its own transpose.
+        """
+        built: list[tuple[sp.csr_matrix, tuple]] = []
+        mats = {}
+        n = g.num_nodes()
+        for etype in g.canonical_etypes:
+            src, dst = (x.numpy() for x in g.edges(etype=etype))
+            norm = g.edges[etype].data["norm"].reshape(-1).numpy()
+            a = sp.csr_matrix((norm, (dst, src)), shape=(n, n))  # duplicates summed, as DGL's sum would
+            a.sort_indices()
+            mats[etype[1]] = _shared(a, built)
+        return cls(g, mats)
+
+    def with_relations(self, overrides: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> "WholeGraph":
+        """The same graph whose matrices for the etypes in ``overrides`` are the given ``(A, A^T)`` pairs."""
+        return WholeGraph(self.dgl, {**self.csr, **overrides})
+
+    def num_dst_nodes(self) -> int:
+        return self.dgl.num_nodes()
+
+    def __getattr__(self, name: str):
+        return getattr(self.dgl, name)
 
 
 def _same(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
@@ -81,30 +103,19 @@ def _shared(a: sp.csr_matrix, built: list) -> tuple[torch.Tensor, torch.Tensor]:
     return pair
 
 
-def matrices(g) -> dict:
-    """``{etype: (A_e, A_e^T)}`` attached to ``g`` by :func:`attach_csr` (empty if none)."""
-    return getattr(g, _ATTR, {})
-
-
 def csr_from_parts(like: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """A CSR tensor with the structure of ``like`` and new ``values`` (one per stored entry, same order)."""
     return _csr(like.crow_indices(), like.col_indices(), values, tuple(like.shape))
 
 
-@contextlib.contextmanager
-def replaced(g, overrides: dict):
-    """Inside the block, ``g``'s matrices for the etypes in ``overrides`` are the given ``(A, A^T)`` pairs."""
-    saved = matrices(g)
-    setattr(g, _ATTR, {**saved, **overrides})
-    try:
-        yield
-    finally:
-        setattr(g, _ATTR, saved)
-
-
 def has_csr(g, etype: str) -> bool:
-    """True when ``g`` is a whole graph with attached matrices for ``etype`` (not a sampled block)."""
-    return etype in getattr(g, _ATTR, {})
+    """True when ``g`` is a :class:`WholeGraph` with matrices for ``etype`` (not a sampled block)."""
+    return isinstance(g, WholeGraph) and etype in g.csr
+
+
+def dgl_graph(g):
+    """The DGL graph or block itself (a :class:`WholeGraph`'s ``dgl``), for DGL's functions and kernels."""
+    return g.dgl if isinstance(g, WholeGraph) else g
 
 
 ROWS_PER_BLOCK = 65_536  # a (65,536 x 64) float32 block is 16.8 MB: below glibc's mmap ceiling, served from the heap
@@ -158,10 +169,10 @@ class _WeightedSum(torch.autograd.Function):
 
 def weighted_sum_rows(g, etype: str, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     """Rows ``start:stop`` of :func:`weighted_sum` (no autograd): a product with a row slice of ``A_e``."""
-    return torch.sparse.mm(row_block(getattr(g, _ATTR)[etype][0], start, stop), x)
+    return torch.sparse.mm(row_block(g.csr[etype][0], start, stop), x)
 
 
 def weighted_sum(g, etype: str, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
     """(n, h): row v = sum over ``etype`` edges u -> v of norm_uv * x[u] (then ReLU if ``relu``)."""
-    a, at = getattr(g, _ATTR)[etype]
+    a, at = g.csr[etype]
     return _WeightedSum.apply(a, at, x.contiguous(), relu)

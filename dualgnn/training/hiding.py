@@ -26,7 +26,7 @@ import torch
 
 from dualgnn.graph import COPURCHASE, COPURCHASED_BY
 from dualgnn.model.encoder import edge_norms
-from dualgnn.model.spmm import csr_from_parts, has_csr, matrices, replaced
+from dualgnn.model.spmm import csr_from_parts, has_csr
 
 CP, CP_BY = COPURCHASE[1], COPURCHASED_BY[1]
 # At most this share of the training edges is hidden for a step's positives. On small catalogs one batch can be
@@ -48,6 +48,7 @@ class EdgeHider:
         self.dropout = dropout
         self.num_edges = g.num_edges(CP)
         self._csr = None
+        self._whole = has_csr(g, CP)
         if weighted and has_csr(g, CP) and has_csr(g, CP_BY):
             src, dst = g.edges(etype=CP)
             n = g.num_nodes()
@@ -55,7 +56,7 @@ class EdgeHider:
             # sorted by (row, col) and hold each (row, col) once, so the positions are a lexicographic order.
             order_a = torch.from_numpy(np.argsort(dst.numpy() * np.int64(n) + src.numpy(), kind="stable"))
             order_at = torch.from_numpy(np.argsort(src.numpy() * np.int64(n) + dst.numpy(), kind="stable"))
-            a, at = matrices(g)[CP]
+            a, at = g.csr[CP]
             if a._nnz() == self.num_edges:  # else repeated pairs were summed into one entry: use the DGL path
                 weight = g.edges[CP].data["weight"].float().reshape(-1)
                 self._csr = (src, dst, weight, order_a, order_at, a, at)
@@ -78,7 +79,7 @@ class EdgeHider:
         if self._csr is None:
             from dualgnn._dgl_compat import dgl
 
-            sub = dgl.remove_edges(self.g, ids, etype=CP)
+            sub = dgl.remove_edges(self.g.dgl if self._whole else self.g, ids, etype=CP)
             yield dgl.remove_edges(sub, ids, etype=CP_BY)
             return
         src, dst, weight, order_a, order_at, a, at = self._csr
@@ -88,8 +89,7 @@ class EdgeHider:
         norm = edge_norms(src, dst, w, n)  # as the training graph's norms, on the remaining edges
         a_step = csr_from_parts(a, norm[order_a])
         at_step = csr_from_parts(at, norm[order_at])
-        with replaced(self.g, {CP: (a_step, at_step), CP_BY: (at_step, a_step)}):
-            yield self.g
+        yield self.g.with_relations({CP: (a_step, at_step), CP_BY: (at_step, a_step)})
 
     def exclude(self, ids: torch.Tensor) -> dict:
         """``exclude_eids`` for DGL's neighbour samplers: the same edges in both directions."""

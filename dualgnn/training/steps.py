@@ -20,6 +20,7 @@ from dualgnn.config import TrainConfig
 from dualgnn.graph import one_way_mask, symmetrise
 from dualgnn.model.encoder import DualGNN
 from dualgnn.model.inputs import NodeInputs
+from dualgnn.model.spmm import dgl_graph
 from dualgnn.split import Split
 from dualgnn.training.chunked import chunked_loss
 from dualgnn.training.hiding import EdgeHider
@@ -128,7 +129,8 @@ def make_step(mode: str, model: DualGNN, g, inputs: NodeInputs, split: Split, co
             # The batch's own edges only: a random share of all edges per 1,024-edge batch would cost more than
             # the batch (edge_dropout applies to whole-graph steps).
             exclude = hider.exclude(ids) if config.hide_positives else None
-            input_nodes, output_nodes, blocks = sampler.sample_blocks(g, {"product": seeds}, exclude_eids=exclude)
+            input_nodes, output_nodes, blocks = sampler.sample_blocks(dgl_graph(g), {"product": seeds},
+                                                                      exclude_eids=exclude)
             input_nodes = input_nodes["product"] if isinstance(input_nodes, dict) else input_nodes
             mask = id_mask(n, warm, config.id_dropout, generator)
             s, t = model.forward_blocks(blocks, inputs, input_nodes, id_mask=mask)

@@ -1,5 +1,6 @@
-"""The hand-written whole-graph layer step (dualgnn/model/fused_layer.py) equals the autograd composition of
-DualLayer.forward: outputs and every gradient, over several steps with buffers reused from its pool."""
+"""The hand-written whole-graph training step (dualgnn/model/fused_encoder.py) equals the autograd composition of
+the model's modules: outputs and every gradient, over several steps with buffers reused from its pool; it is
+chosen in one place (``DualGNN.fused_applies``)."""
 
 from __future__ import annotations
 
@@ -19,55 +20,21 @@ from tests.planted_graph import planted
 torch.set_num_threads(2)
 
 
-def _run(model, g, inputs, fused: bool, steps: int = 3):
-    """Per step: (s, t) and every parameter's gradient, for a loss that weighs each output cell differently."""
-    model.encoder_ok = lambda g: False  # the layer step alone (the whole-forward step is tested below)
-    for layer in model.layers:
-        layer.pool = model.pool if fused else None
-    rng = torch.Generator().manual_seed(1)
-    out = []
-    for _ in range(steps):
-        model.zero_grad()
-        s, t = model(g, inputs)
-        ws, wt = torch.randn(s.shape, generator=rng), torch.randn(t.shape, generator=rng)
-        ((s * ws).sum() + (t * wt).sum()).backward()
-        out.append(([s.detach().clone(), t.detach().clone()],
-                    {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
-    return out
-
-
-@pytest.mark.parametrize("overrides", [{}, {"activation": "none"}, {"num_layers": 3, "layer_combine": "last"}])
-def test_fused_step_equals_the_autograd_layer(overrides):
-    graph, feats, *_ = planted()
-    config = TrainConfig.preset("default", hidden_dim=8, id_dropout=0.0, **overrides)
-    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
-    g = training_graph(graph, split, config)
-    inputs = NodeInputs.from_features(feats)
-    torch.manual_seed(0)
-    model = build_model(config, inputs)
-    assert all(layer.fused_ok(g) for layer in model.layers)
-    fused, plain = _run(model, g, inputs, True), _run(model, g, inputs, False)
-    assert len(model.pool) > 0  # buffers came back for reuse
-    for (f_out, f_grads), (p_out, p_grads) in zip(fused, plain):
-        for a, b in zip(f_out, p_out):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-        assert f_grads.keys() == p_grads.keys() and any("layers" in k for k in f_grads)
-        for k in f_grads:
-            torch.testing.assert_close(f_grads[k], p_grads[k], atol=1e-5, rtol=1e-4, msg=k)
-
-
-def test_fused_step_is_used_only_where_it_applies():
+def test_the_fused_step_is_chosen_in_one_place_and_only_where_it_applies():
+    """``DualGNN.fused_applies``: the config's switch, a training step on a whole graph, a model the step covers."""
     graph, feats, *_ = planted()
     split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
     inputs = NodeInputs.from_features(feats)
-    for overrides, expected in (({}, True), ({"aggregation": "sum"}, False), ({"reverse_relations": True}, False),
-                                ({"self_term": False}, False), ({"use_coview": False}, False)):
+    for overrides, expected in (({}, True), ({"fused": False}, False), ({"aggregation": "sum"}, False),
+                                ({"reverse_relations": True}, False), ({"self_term": False}, False),
+                                ({"use_coview": False}, False), ({"separate_inputs": True}, False)):
         config = TrainConfig.preset("default", hidden_dim=8, **overrides)
         model = build_model(config, inputs)
         g = training_graph(graph, split, config)
-        assert model.layers[0].fused_ok(g) is expected, overrides
+        assert model.fused_applies(g) is expected, overrides
+        assert not model.fused_applies(g.dgl)  # a DGL graph without its matrices (or a sampled block)
         with torch.no_grad():  # inference never takes it (no backward to hand the buffers back)
-            assert not model.layers[0].fused_ok(g)
+            assert not model.fused_applies(g)
 
 
 def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
@@ -94,8 +61,10 @@ def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
 
 
 def _run_model(model, g, inputs, encoder: bool, steps: int = 3, id_dropout: float = 0.0):
-    """As :func:`_run` for the whole forward pass: the one-function encoder step or the per-module composition."""
-    model.encoder_ok = (lambda g: encoder) if not encoder else type(model).encoder_ok.__get__(model)
+    """Per step: (s, t) and every parameter's gradient, for a loss that weighs each output cell differently; the
+    forward pass through the one-function encoder step (``fused``) or the autograd modules."""
+    model.config = model.config.replace(fused=encoder)
+    assert model.fused_applies(g) is encoder
     rng = torch.Generator().manual_seed(1)
     out = []
     for _ in range(steps):
@@ -123,7 +92,6 @@ def test_encoder_step_equals_the_module_composition(overrides):
     assert inputs.categorical.shape[1] > 0 and (inputs.categorical == 0).any()  # tables and padding rows in use
     torch.manual_seed(0)
     model = build_model(config, inputs)
-    assert model.encoder_ok(g)
     fused = _run_model(model, g, inputs, True, id_dropout=0.3)
     plain = _run_model(model, g, inputs, False, id_dropout=0.3)
     assert len(model.pool) > 0

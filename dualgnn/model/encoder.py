@@ -50,9 +50,7 @@ class DualGNN(nn.Module):
         h = config.hidden_dim
         self.to_target = nn.Linear(h, h, bias=False) if config.separate_inputs else None
         self.layers = nn.ModuleList([DualLayer(config) for _ in range(config.num_layers)])
-        self.pool = BufferPool()
-        for layer in self.layers:
-            layer.pool = self.pool
+        self.pool = BufferPool()  # the fused step's (n, h) buffers, kept from step to step
         if config.target_bias and config.dual:
             # Popularity of a target, from its vector (so cold products get one) plus a per-product correction.
             self.bias = nn.Linear(h, 1)
@@ -92,7 +90,7 @@ class DualGNN(nn.Module):
         return blended(s, t, self.config.blend)
 
     def clear_buffers(self) -> None:
-        """Free the buffers the fused training steps keep between steps."""
+        """Free the buffers the fused training step keeps between steps."""
         self.pool.clear()
 
     def rows_ok(self, g) -> bool:
@@ -136,10 +134,15 @@ class DualGNN(nn.Module):
             states.append((s, t) if exchange is None else exchange(s, t))
         return states
 
-    def encoder_ok(self, g) -> bool:
-        """Whether :meth:`forward` on ``g`` can run as one :func:`dualgnn.model.fused_encoder.encoder_step` (a whole-graph
-        training step of a model whose every layer takes the fused route, with both roles starting from X_u)."""
-        return self.to_target is None and bool(self.layers) and all(layer.fused_ok(g) for layer in self.layers)
+    def fused_applies(self, g) -> bool:
+        """Whether :meth:`forward` runs as the one hand-written step (:func:`~dualgnn.model.fused_encoder.encoder_step`):
+        the config's ``fused`` switch is on, this is a training step (autograd on) on a whole graph with CSR
+        matrices, and the model is one the step covers (see :attr:`TrainConfig.fused`). The only place the route is
+        chosen."""
+        c = self.config
+        return (c.fused and torch.is_grad_enabled() and bool(self.layers) and self.to_target is None
+                and c.aggregation == "weighted" and c.dual and c.use_coview and c.self_term
+                and not c.reverse_relations and whole_graph_csr(g))
 
     def encoder_params(self) -> tuple:
         """The parameters in the order :func:`encoder_step` reads them."""
@@ -163,8 +166,8 @@ class DualGNN(nn.Module):
         that ``g``'s nodes are (default: node i is product i), and ``exchange(s, t) -> (s, t)``, applied to every
         layer's output (the halo exchange between processes). The one-function training step
         (:func:`encoder_step`) reads the tables whole and has no place between layers, so such a call takes the
-        per-layer route (same values)."""
-        if ids is None and exchange is None and self.encoder_ok(g):
+        autograd modules (same values)."""
+        if ids is None and exchange is None and self.fused_applies(g):
             c = self.config
             spec = EncoderSpec(
                 text=inputs.text, categorical=inputs.categorical, numeric=inputs.numeric,

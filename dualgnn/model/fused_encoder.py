@@ -9,7 +9,7 @@ kernel faults in and zeroes. Here the function owns every intermediate and the o
 gradients are summed in place into pooled buffers; only the two outputs and the id table's gradient are new.
 
 It computes exactly :meth:`dualgnn.model.encoder.DualGNN.forward` on a whole graph for the configurations where
-:meth:`DualGNN.encoder_ok` holds, with the same parameters; a test compares outputs and every gradient with the
+:meth:`DualGNN.fused_applies` holds, with the same parameters; a test compares outputs and every gradient with the
 autograd composition (tests/test_fused_layer.py).
 """
 

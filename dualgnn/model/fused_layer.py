@@ -1,4 +1,5 @@
-"""One whole-graph propagation step of the default layer as a single autograd function over reused buffers.
+"""The default layer's forward and backward written out by hand over reused buffers: the layer half of the fused
+training step (dualgnn/model/fused_encoder.py, chosen by ``TrainConfig.fused``), which calls them for every layer.
 
 Why: at 1M products every (n, hidden) float32 tensor is 256 MB, which glibc serves with a fresh ``mmap`` and the
 kernel zeroes page by page; a training step made about a hundred of them, most inside the two layers (matrix
@@ -8,9 +9,8 @@ needs only its two outputs and the two input gradients as new tensors; every oth
 the ReLU masks kept for the backward pass, gradients on their way through) comes from a :class:`BufferPool` that
 keeps its buffers from step to step. The masks are kept as booleans rather than as the ReLU's float outputs: a
 quarter of the memory for the same gradient (the step timer's peak shows it).
-:func:`layer_forward` / :func:`layer_backward` are shared with the whole-forward step (dualgnn/model/fused_encoder.py).
 
-The function computes exactly :meth:`dualgnn.model.layer.DualLayer.forward` for the configuration it covers (weighted
+:func:`layer_forward` / :func:`layer_backward` compute exactly :meth:`dualgnn.model.layer.DualLayer.forward` for the configuration it covers (weighted
 CSR aggregation on a whole graph, dual roles, co-view, a self term, ReLU or no activation, no reverse relations),
 with the same parameters; a test compares values and gradients with the autograd composition.
 
@@ -23,7 +23,6 @@ co-view, each with its transpose for the backward pass (dualgnn/model/spmm.py).
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from dualgnn.model.fused import normalise_rows_, unit_rows_backward
 from dualgnn.model.spmm import product_into
@@ -111,31 +110,4 @@ def layer_backward(saved, mats, relu: bool, pool: BufferPool, g_ys, g_yt, g_s, g
     return g_w, g_self
 
 
-class _DualLayerStep(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, s, t, weight, self_weight, mats, relu: bool, pool: BufferPool):
-        n, h = s.shape
-        ys, yt, saved = layer_forward(s, t, weight, self_weight, mats, relu, pool, lambda: torch.empty(n, h))
-        *tensors, kept = saved
-        ctx.save_for_backward(*tensors)
-        ctx.kept, ctx.mats, ctx.relu, ctx.pool = kept, mats, relu, pool
-        return ys, yt
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g_ys, g_yt):
-        saved = (*ctx.saved_tensors, ctx.kept)
-        ctx.kept = []
-        s = saved[0]
-        g_s, g_t = torch.empty_like(s), torch.empty_like(s)
-        g_w, g_self = layer_backward(saved, ctx.mats, ctx.relu, ctx.pool, g_ys, g_yt, g_s, g_t)
-        return g_s, g_t, g_w, g_self, None, None, None
-
-
-def dual_layer_step(s: torch.Tensor, t: torch.Tensor, weight: torch.Tensor, self_weight: torch.Tensor, mats,
-                    relu: bool, pool: BufferPool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s', t') of the default layer on a whole graph; ``mats`` = ((A, A^T), (A_by, A_by^T), (C, C^T))."""
-    return _DualLayerStep.apply(s.contiguous(), t.contiguous(), weight, self_weight, mats, relu, pool)
-
-
-__all__ = ["BufferPool", "dual_layer_step"]
+__all__ = ["BufferPool", "layer_backward", "layer_forward"]

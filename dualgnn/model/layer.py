@@ -20,7 +20,6 @@ from torch import nn
 from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
 from dualgnn.model.fused import sum_into, sum_of, unit_rows, unit_rows_
-from dualgnn.model.fused_layer import BufferPool, dual_layer_step
 from dualgnn.model.spmm import dgl_graph, has_csr, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"
@@ -47,7 +46,6 @@ class DualLayer(nn.Module):
         self.self_weight = nn.Linear(h, h, bias=False) if config.self_term else None
         # DirGNN: the reverse co-purchase relation gets its own weight, so direction is not washed out.
         self.reverse_weight = nn.Linear(h, h, bias=False) if config.reverse_relations else None
-        self.pool: BufferPool | None = None  # set by DualGNN: buffers shared by its layers' fused steps
         if config.aggregation == "attention":
             # One attention vector pair per message relation: s<-t (copurchase), t<-s, s<-s (coview), t<-t,
             # then the reverse relations s<-t (in-neighbours), t<-s (out-neighbours).
@@ -100,18 +98,7 @@ class DualLayer(nn.Module):
         t_rev = self._propagate(g, CP_BY, rs, qt, 5)  # pull along w -> v reversed: out-neighbours' sources
         return s_rev, t_rev
 
-    def fused_ok(self, g) -> bool:
-        """Whether a whole-graph training step can use :func:`dualgnn.model.fused_layer.dual_layer_step` (same values
-        and gradients, a fraction of the (n, h) allocations)."""
-        c = self.config
-        return (self.pool is not None and torch.is_grad_enabled() and c.aggregation == "weighted" and c.dual
-                and c.use_coview and self.self_weight is not None and self.reverse_weight is None
-                and whole_graph_csr(g))
-
     def forward(self, g, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.fused_ok(g):
-            return dual_layer_step(s, t, self.weight.weight, self.self_weight.weight, layer_matrices(g),
-                                   self.config.activation == "relu", self.pool)
         n_dst = g.num_dst_nodes()
         ms, mt = self.weight(s), self.weight(t)
         qs, qt = ms[:n_dst], mt[:n_dst]

@@ -55,7 +55,7 @@ class TrainConfig:
     # blend lets the reverse evidence count without giving up direction. Used in the loss and in every score.
     blend: float = 0.5
     # How a whole-graph training step computes the forward pass (values and gradients are the same either way):
-    # True runs it as one hand-written autograd function over reused buffers (dualgnn/model/fused_encoder.py) where
+    # True runs it as one hand-written autograd function over reused buffers (dualgnn/model/fused.py) where
     # the model is one it covers (weighted aggregation, dual roles from one input, co-view, a self term, no reverse
     # relations); False, and every other model, through PyTorch's autograd over the CSR products. Inference, sampled
     # blocks and cold start always take the autograd modules.

@@ -1,51 +1,103 @@
-"""The allocation-lean whole-graph operations equal their plain torch compositions, values and gradients."""
+"""The hand-written whole-graph training step (dualgnn/model/fused.py) equals the autograd composition of
+the model's modules: outputs and every gradient, over several steps with buffers reused from its pool; it is
+chosen in one place (``DualGNN.fused_applies``)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from dualgnn.model.fused import mean_of, sum_of, unit_rows
+from dualgnn.config import TrainConfig
+from dualgnn.model.embed import training_graph
+from dualgnn.model.encoder import build_model
+from dualgnn.model.fused import BufferPool
+from dualgnn.model.inputs import NodeInputs
+from dualgnn.model.spmm import product_into
+from dualgnn.split import SplitSettings, make_split
+from tests.planted_graph import planted
+
+torch.set_num_threads(2)
 
 
-def test_unit_rows_matches_normalize_values_and_gradients():
+def test_the_fused_step_is_chosen_in_one_place_and_only_where_it_applies():
+    """``DualGNN.fused_applies``: the config's switch, a training step on a whole graph, a model the step covers."""
+    graph, feats, *_ = planted()
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
+    inputs = NodeInputs.from_features(feats)
+    for overrides, expected in (({}, True), ({"fused": False}, False), ({"aggregation": "sum"}, False),
+                                ({"reverse_relations": True}, False), ({"self_term": False}, False),
+                                ({"use_coview": False}, False), ({"separate_inputs": True}, False)):
+        config = TrainConfig.preset("default", hidden_dim=8, **overrides)
+        model = build_model(config, inputs)
+        g = training_graph(graph, split, config)
+        assert model.fused_applies(g) is expected, overrides
+        assert not model.fused_applies(g.dgl)  # a DGL graph without its matrices (or a sampled block)
+        with torch.no_grad():  # inference never takes it (no backward to hand the buffers back)
+            assert not model.fused_applies(g)
+
+
+def test_pool_reuses_buffers_and_row_block_products_accumulate(monkeypatch):
+    import dualgnn.model.spmm as spmm
+
+    pool = BufferPool()
+    a = pool.take(4, 3)
+    pool.give(a)
+    assert pool.take(4, 3) is a and pool.take(4, 3) is not a
+    pool.give(a)
+    pool.clear()
+    assert len(pool) == 0
+    capped = BufferPool(max_free=2)
+    capped.give(*(capped.take(4, 3) for _ in range(5)))
+    assert len(capped) == 2  # the rest are freed, not kept
+    monkeypatch.setattr(spmm, "ROWS_PER_BLOCK", 3)
+    rng = np.random.default_rng(0)
+    dense = torch.from_numpy((rng.random((10, 7)) < 0.3) * rng.random((10, 7))).float()
+    x = torch.randn(7, 4)
+    out = product_into(torch.empty(10, 4), dense.to_sparse_csr(), x)
+    torch.testing.assert_close(out, dense @ x)
+    product_into(out, dense.to_sparse_csr(), x, accumulate=True)
+    torch.testing.assert_close(out, 2 * dense @ x)
+
+
+def _run_model(model, g, inputs, encoder: bool, steps: int = 3, id_dropout: float = 0.0):
+    """Per step: (s, t) and every parameter's gradient, for a loss that weighs each output cell differently; the
+    forward pass through the one-function encoder step (``fused``) or the autograd modules."""
+    model.config = model.config.replace(fused=encoder)
+    assert model.fused_applies(g) is encoder
+    rng = torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(steps):
+        model.zero_grad()
+        mask = (torch.rand(len(inputs), generator=rng) >= id_dropout).float()
+        s, t = model(g, inputs, id_mask=mask)
+        ws, wt = torch.randn(s.shape, generator=rng), torch.randn(t.shape, generator=rng)
+        ((s * ws).sum() + (t * wt).sum()).backward()
+        out.append(([s.detach().clone(), t.detach().clone()],
+                    {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
+    return out
+
+
+@pytest.mark.parametrize("overrides", [{}, {"activation": "none", "target_bias": False},
+                                       {"num_layers": 3, "layer_combine": "last", "id_embeddings": False},
+                                       {"num_layers": 1, "use_numeric": False, "use_categorical": False}])
+def test_encoder_step_equals_the_module_composition(overrides):
+    """Outputs and every parameter gradient (tables, padding row, id vectors under a dropout mask, bias) of the
+    one-function encoder equal those of the per-module forward, over steps that reuse pooled buffers."""
+    graph, feats, *_ = planted()
+    config = TrainConfig.preset("default", hidden_dim=8, **overrides)
+    split = make_split(graph, SplitSettings(kind="edge", ratios=(0.8, 0.1, 0.1), seed=0))
+    g = training_graph(graph, split, config)
+    inputs = NodeInputs.from_features(feats)
+    assert inputs.categorical.shape[1] > 0 and (inputs.categorical == 0).any()  # tables and padding rows in use
     torch.manual_seed(0)
-    x = torch.randn(50, 7, dtype=torch.float64)
-    x[3] = 0.0  # a zero row: F.normalize divides by eps there
-    x[4] = 1e-14  # below eps too
-    a = x.clone().requires_grad_()
-    b = x.clone().requires_grad_()
-    g = torch.randn(50, 7, dtype=torch.float64)
-    (unit_rows(a) * g).sum().backward()
-    (F.normalize(b, dim=-1) * g).sum().backward()
-    assert torch.allclose(unit_rows(x), F.normalize(x, dim=-1))
-    assert torch.allclose(a.grad, b.grad)
-    assert torch.autograd.gradcheck(unit_rows, (torch.randn(6, 4, dtype=torch.float64, requires_grad=True),))
-
-
-def test_unit_rows_rejects_other_shapes():
-    with pytest.raises(ValueError, match="2-d"):
-        unit_rows(torch.ones(3))
-
-
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_mean_of_matches_stack_mean_and_leaves_inputs_alone(k):
-    torch.manual_seed(1)
-    xs = [torch.randn(5, 3, dtype=torch.float64, requires_grad=True) for _ in range(k)]
-    before = [x.detach().clone() for x in xs]
-    out = mean_of([x * 1.0 for x in xs])
-    assert torch.allclose(out, torch.stack(xs).mean(0))
-    assert all(torch.equal(x, b) for x, b in zip(xs, before))
-    out.pow(2).sum().backward()
-    expected = [torch.autograd.grad(torch.stack(xs).mean(0).pow(2).sum(), x)[0] for x in xs]
-    assert all(torch.allclose(x.grad, e) for x, e in zip(xs, expected))
-
-
-def test_sum_of_equals_plain_sum_with_gradients():
-    xs = [torch.randn(4, 2, dtype=torch.float64, requires_grad=True) for _ in range(4)]
-    assert sum_of(xs[:1]) is xs[0]
-    out = sum_of([x * 2.0 for x in xs])
-    assert torch.allclose(out, 2 * (xs[0] + xs[1] + xs[2] + xs[3]))
-    out.sum().backward()
-    assert all(torch.allclose(x.grad, torch.full_like(x, 2.0)) for x in xs)
+    model = build_model(config, inputs)
+    fused = _run_model(model, g, inputs, True, id_dropout=0.3)
+    plain = _run_model(model, g, inputs, False, id_dropout=0.3)
+    assert len(model.pool) > 0
+    for (f_out, f_grads), (p_out, p_grads) in zip(fused, plain):
+        for a, b in zip(f_out, p_out):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert f_grads.keys() == p_grads.keys()
+        for k in f_grads:
+            torch.testing.assert_close(f_grads[k], p_grads[k], atol=1e-5, rtol=1e-4, msg=k)

@@ -30,9 +30,8 @@ import torch
 from torch import nn
 
 from dualgnn.config import TrainConfig
-from dualgnn.model.fused import mean_of, unit_rows, unit_rows_
-from dualgnn.model.fused_encoder import EncoderSpec, encoder_step
-from dualgnn.model.fused_layer import BufferPool
+from dualgnn.model.rows import mean_of, unit_rows, unit_rows_
+from dualgnn.model.fused import BufferPool, EncoderSpec, encoder_step
 from dualgnn.model.inputs import InputTower, NodeInputs
 from dualgnn.model.layer import DualLayer, layer_matrices, whole_graph_csr
 from dualgnn.model.spmm import ROWS_PER_BLOCK
@@ -135,7 +134,7 @@ class DualGNN(nn.Module):
         return states
 
     def fused_applies(self, g) -> bool:
-        """Whether :meth:`forward` runs as the one hand-written step (:func:`~dualgnn.model.fused_encoder.encoder_step`):
+        """Whether :meth:`forward` runs as the one hand-written step (:func:`~dualgnn.model.fused.encoder_step`):
         the config's ``fused`` switch is on, this is a training step (autograd on) on a whole graph with CSR
         matrices, and the model is one the step covers (see :attr:`TrainConfig.fused`). The only place the route is
         chosen."""
@@ -144,19 +143,19 @@ class DualGNN(nn.Module):
                 and c.aggregation == "weighted" and c.dual and c.use_coview and c.self_term
                 and not c.reverse_relations and whole_graph_csr(g))
 
-    def encoder_params(self) -> tuple:
-        """The parameters in the order :func:`encoder_step` reads them."""
+    def fused_params(self) -> dict[str, torch.Tensor]:
+        """The parameters the fused step reads, by the names it reads them under (dualgnn/model/fused.py)."""
         tower = self.tower
-        out = [tower.text.weight, *(emb.weight for emb in tower.categorical)]
+        out = {"text": tower.text.weight, **{f"table.{j}": emb.weight for j, emb in enumerate(tower.categorical)}}
         if tower.numeric is not None:
-            out += [tower.numeric.weight, tower.numeric.bias]
+            out.update({"numeric.weight": tower.numeric.weight, "numeric.bias": tower.numeric.bias})
         if tower.ids is not None:
-            out.append(tower.ids.weight)
-        for layer in self.layers:
-            out += [layer.weight.weight, layer.self_weight.weight]
+            out["ids"] = tower.ids.weight
+        for i, layer in enumerate(self.layers):
+            out.update({f"layer.{i}.weight": layer.weight.weight, f"layer.{i}.self": layer.self_weight.weight})
         if self.config.target_bias and self.config.dual:
-            out += [self.bias.weight, self.bias.bias, self.id_bias.weight]
-        return tuple(out)
+            out.update({"bias.weight": self.bias.weight, "bias.bias": self.bias.bias, "id_bias": self.id_bias.weight})
+        return out
 
     def forward(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None, ids: torch.Tensor | None = None,
                 exchange=None):
@@ -172,11 +171,8 @@ class DualGNN(nn.Module):
             spec = EncoderSpec(
                 text=inputs.text, categorical=inputs.categorical, numeric=inputs.numeric,
                 id_mask=None if id_mask is None else id_mask.to(torch.float32),
-                mats=layer_matrices(g), relu=c.activation == "relu", pool=self.pool,
-                n_tables=len(self.tower.categorical), numeric_layer=self.tower.numeric is not None,
-                id_table=self.tower.ids is not None, n_layers=len(self.layers), mean=c.layer_combine == "mean",
-                bias=c.target_bias and c.dual)
-            return encoder_step(spec, self.encoder_params())
+                mats=layer_matrices(g), relu=c.activation == "relu", pool=self.pool, mean=c.layer_combine == "mean")
+            return encoder_step(spec, self.fused_params())
         s, t = self.combine(self.layer_states(g, inputs, id_mask, ids, exchange))
         return self.finish(s, t, torch.arange(len(inputs)) if ids is None else ids, id_mask)
 

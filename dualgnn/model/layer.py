@@ -19,7 +19,7 @@ from torch import nn
 
 from dualgnn._dgl_compat import fn
 from dualgnn.config import TrainConfig
-from dualgnn.model.fused import sum_into, sum_of, unit_rows, unit_rows_
+from dualgnn.model.rows import sum_into, sum_of, unit_rows, unit_rows_
 from dualgnn.model.spmm import dgl_graph, has_csr, weighted_sum, weighted_sum_rows
 
 CP, CP_BY, CV = "copurchase", "copurchased_by", "coview"

@@ -3,7 +3,7 @@
 Why it matters: at 1M products an (n, hidden) float32 tensor is 256 MB. glibc serves every allocation above 32 MB
 (a limit ``mallopt`` cannot raise) with a fresh ``mmap`` and returns it on free, so the kernel faults in and zeroes
 every page again on the next step. The training step keeps almost all of its (n, h) buffers itself
-(dualgnn/model/fused_encoder.py, dualgnn/model/fused_layer.py); what is left (outputs, the loss's gradients, allocations
+(dualgnn/model/fused.py); what is left (outputs, the loss's gradients, allocations
 inside torch's kernels) still costs kernel time. Two switches act on it: :func:`use_huge_pages` (the default, set
 by the entry points: 2 MB pages, far fewer faults) and :func:`keep_freed_memory` (``dualgnn train --fast-alloc``:
 every allocation from the first step on comes from one heap that is never returned, faster steps at a higher

@@ -101,3 +101,15 @@ def test_encoder_step_equals_the_module_composition(overrides):
         assert f_grads.keys() == p_grads.keys()
         for k in f_grads:
             torch.testing.assert_close(f_grads[k], p_grads[k], atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_train_no_fused_trains_through_autograd_and_records_it(tmp_path):
+    """`dualgnn train --no-fused`: the switch reaches the model's config (and so any later resume or refresh)."""
+    import json
+
+    from tests.test_reliability import build_args, cli_ok, write_shop
+
+    cli_ok(*build_args(write_shop(tmp_path / "shop"), tmp_path / "graph"))
+    cli_ok("train", tmp_path / "graph", "--out", tmp_path / "model", "--epochs", "1", "--dim", "16", "--no-fused",
+           "--no-ranker", "--quiet")
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["fused"] is False

@@ -142,3 +142,17 @@ def test_a_ranker_ships_only_when_enough_queries_show_it_beats_the_gnn():
     assert worse is not None and "below the GNN" in worse
     tie = {**better, "MRR@10": 0.25, "HR@10": 0.62}  # a tie on both keeps the ranker: it knows the classics too
     assert worth_shipping({"inner_queries": 500, "validation": tie}) is None
+
+
+def test_a_shop_too_small_to_judge_a_ranker_is_told_so_before_fitting_one():
+    from dualgnn.ranking.production import MIN_INNER_QUERIES, too_few_queries
+    from dualgnn.ranking.ranker import INNER_SHARE
+
+    def validation(queries: int) -> Edges:
+        src = np.repeat(np.arange(queries), 2)
+        return Edges(src, src + 1, np.ones(len(src), np.float32))
+
+    enough = int(np.ceil(MIN_INNER_QUERIES / INNER_SHARE))
+    assert too_few_queries(validation(enough)) is None
+    assert "fewer than" in too_few_queries(validation(enough - 5))
+    assert "fewer than" in too_few_queries(validation(1))  # one source: no inner query at all

@@ -34,6 +34,18 @@ MAX_QUERIES = 20_000
 MIN_INNER_QUERIES = 50
 
 
+def too_few_queries(validation) -> str | None:
+    """Why a ranker fitted on ``validation`` edges could not be judged (too few queries for its inner validation
+    share to reach :data:`MIN_INNER_QUERIES`), or None: checked before fitting, which a small shop need not pay."""
+    from dualgnn.ranking.ranker import INNER_SHARE
+
+    queries = len(np.unique(validation.src))
+    if round(INNER_SHARE * queries) < MIN_INNER_QUERIES:
+        return (f"its {queries} validation queries leave fewer than {MIN_INNER_QUERIES} to judge it "
+                "(a larger catalog or validation share gives more)")
+    return None
+
+
 def worth_shipping(tuning: dict) -> str | None:
     """None when the fitted ranker should be shipped, else why not. It ships when its inner validation queries are
     enough to judge it and it ranks them at least as well as the GNN alone (MRR@10, then HR@10 on a tie): a second

@@ -116,14 +116,21 @@ def _fit_ranker(req: TrainRequest, graph, features, split: Split, result, say) -
     if len(split.val_copurchase) == 0:
         say("no validation edges: no ranker fitted (recommend ranks with the GNN alone)")
         return None, {"shipped": False, "reason": "no validation edges"}
-    from dualgnn.ranking.production import fit_shipped_ranker, worth_shipping
+    from dualgnn.errors import DualGNNError
+    from dualgnn.ranking.production import fit_shipped_ranker, too_few_queries, worth_shipping
 
-    ranker = fit_shipped_ranker(graph, features, split, result, seed=result.config.seed, log=say)
-    why_not = worth_shipping(ranker.tuning)
+    why_not, tuning = too_few_queries(split.val_copurchase), {}
     if why_not is None:
-        return ranker, {"shipped": True, **ranker.tuning}
+        try:
+            ranker = fit_shipped_ranker(graph, features, split, result, seed=result.config.seed, log=say)
+        except DualGNNError as exc:  # e.g. no validation query has a positive among its candidates
+            why_not = f"it could not be fitted: {exc.message}"
+        else:
+            tuning, why_not = ranker.tuning, worth_shipping(ranker.tuning)
+            if why_not is None:
+                return ranker, {"shipped": True, **tuning}
     say(f"the ranker is not shipped: {why_not}; recommend ranks with the GNN alone")
-    return None, {"shipped": False, "reason": why_not, **ranker.tuning}
+    return None, {"shipped": False, "reason": why_not, **tuning}
 
 
 def training_summary(graph, split: Split, production: bool) -> dict:

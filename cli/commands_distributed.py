@@ -7,6 +7,7 @@ Started by torchrun (which sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -145,7 +146,10 @@ def export_distributed_command(
                         index_kind=index.value, threads=threads, ranked=not gnn_only)
 
     def worker(group) -> None:
-        done = run_parallel_export(req, group)
+        # --threads 0 in a worker is its share of the machine (the launcher's OMP_NUM_THREADS), not every core:
+        # Faiss would otherwise start as many threads as cores in every process.
+        share = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
+        done = run_parallel_export(dataclasses.replace(req, threads=share), group)
         if done is not None:
             console.print(f"{done['rows']:,} products' lists in {done['files']} files ({done['index']} index) in "
                           f"{done['seconds']:.1f} s -> {out}", highlight=False, markup=False)

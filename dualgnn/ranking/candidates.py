@@ -61,6 +61,11 @@ class RankInputs:
     classics: dict
     features: object = None
     index_kind: str = "auto"
+    #: Where the GNN's candidates are retrieved: a callable giving a TargetIndex over ``target`` (a served model
+    #: passes its recommender's own, so one index serves both and follows its plan and threads) or None, and then
+    #: (or with no callable) one is built here on first use.
+    index: object = None
+    threads: int = 0
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -105,7 +110,9 @@ class RankInputs:
         from dualgnn.index import TargetIndex
 
         if "index" not in self._cache:
-            self._cache["index"] = TargetIndex(self.target, kind=self.index_kind)
+            served = self.index() if self.index is not None else None
+            self._cache["index"] = served if served is not None else \
+                TargetIndex(self.target, kind=self.index_kind, threads=self.threads)
         queries = np.asarray(queries, np.int64)
         return self._cache["index"].search(self.source[queries], min(k, self.n), extra=k // 4 + 8,
                                            exclude=lambda rows, cand: self.linked(queries[rows], cand))

@@ -113,9 +113,10 @@ def has_ranker(model_dir: str | Path) -> bool:
 
 
 def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, source: np.ndarray,
-                        target: np.ndarray, *, index_kind: str = "auto"):
+                        target: np.ndarray, *, index_kind: str = "auto", index=None, threads: int = 0):
     """The model directory's ranker over the whole of ``graph``: the classics refitted on every edge with their
-    tuned values, ``source`` / ``target`` the model's served vectors."""
+    tuned values, ``source`` / ``target`` the model's served vectors. ``index``: a callable giving the served
+    target index to retrieve the GNN's candidates from (:class:`~dualgnn.ranking.candidates.RankInputs`)."""
     from dualgnn.classics.tuning import fit_classic
     from dualgnn.ranking.ranker import load_ranker
 
@@ -129,5 +130,6 @@ def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, so
     n = graph.num_products
     classics = {name: fit_classic(name, graph.copurchase, graph.coview, n, params[name]) for name in params}
     whole = whole_graph(graph)
-    inputs = RankInputs.from_split(whole, n, source, target, classics, features, index_kind=index_kind)
+    inputs = RankInputs.from_split(whole, n, source, target, classics, features, index_kind=index_kind,
+                                   index=index, threads=threads)
     return load_ranker(model_dir, inputs)

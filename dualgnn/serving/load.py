@@ -56,8 +56,10 @@ def load_recommender(artifacts: str | Path, model_dir: str | Path, *, index_kind
         if has_ranker(model_dir):
             from dualgnn.features.store import Features
 
+            # The recommender's own target index (built on first use, after the caller's plan) retrieves the
+            # ranker's GNN candidates too: one index, one choice of kind and threads.
             rec.use_ranker(load_shipped_ranker(graph, Features.load(artifacts), model_dir, rec.source, rec.target,
-                                               index_kind=index_kind))
+                                               index_kind=index_kind, threads=threads, index=rec.catalog_index))
     return graph, rec
 
 

@@ -135,6 +135,14 @@ class Recommender:
         """The index of ``role`` vectors over every recommendable product (built on first use)."""
         return self._index(role, None)
 
+    def catalog_index(self) -> TargetIndex | None:
+        """The target index when its products are exactly the ranker's catalog rows (no new products recommended),
+        else None: the ranker's GNN candidates come from it (:class:`~dualgnn.ranking.candidates.RankInputs`)."""
+        n = self.ranker.inputs.n if self.ranker is not None else len(self.products)
+        if len(self._target_rows) != n or (n and self._target_rows[-1] != n - 1):
+            return None
+        return self.index_for("target")
+
     def adopt(self, index: TargetIndex, role: str = "target") -> None:
         """Search ``index`` (another process's :meth:`index_for`, loaded from its file) instead of building one:
         processes that share a catalog's queries share one index, and so give the lists one process would."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dualgnn.errors import DualGNNError
@@ -132,6 +133,8 @@ def build_app(service: Service) -> FastAPI:
              summary="Customers also bought: source . target")
     async def related(product_id: str, options: Options):
         snap = service.snapshot
+        if snap.rec.ranker is not None:  # milliseconds of sparse rows and trees: off the event loop
+            return lists(snap, await run_in_threadpool(snap.related, [product_id], options), one=True)
         return lists(snap, snap.related([product_id], options), one=True)
 
     @app.post("/v1/related", response_model=Lists, tags=["lists"], summary="Related lists for many products")

@@ -96,6 +96,8 @@ class Snapshot:
         rec.plan(None, online=True)  # single queries without end: "auto" weighs per-query latency
         rec.prepare()
         rec.ids.lookup([""])  # builds the id hash table that every query's lookup uses
+        if rec.ranker is not None and len(rec):
+            rec.recommend(np.zeros(1, np.int64), 1)  # the ranker's lazy parts (classic rows, keys, degrees) now
         # A model directory without weights (vectors only) serves warm products; cold start then answers 409.
         cold = ColdStart(graph, model_dir, artifacts) if (model_dir / "weights.pt").exists() else None
         info = {**identity, "model_dir": str(model_dir), "artifacts": str(artifacts), "products": len(rec),

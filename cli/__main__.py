@@ -1,5 +1,5 @@
 """`python -m cli` runs the same app as the `dualgnn` console script."""
 
-from cli.app import main
+from cli.app import run
 
-main()
+run()

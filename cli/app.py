@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -54,8 +55,22 @@ def _terminate(signum, frame) -> None:  # noqa: ARG001 - signal handler signatur
     raise KeyboardInterrupt
 
 
+def run() -> None:
+    """The ``dualgnn`` console script and ``python -m cli``: a command that trains or propagates over a whole graph
+    starts again under jemalloc when the system has it (:mod:`dualgnn.training.memory`), then :func:`main`."""
+    from dualgnn.training.memory import ALLOCATOR_COMMANDS, jemalloc_environment
+
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if command in ALLOCATOR_COMMANDS:
+        env = jemalloc_environment(dict(os.environ))
+        if env is not None:
+            sys.stdout.flush()
+            os.execve(sys.executable, [sys.executable, "-m", "cli", *sys.argv[1:]], env)
+    main()
+
+
 def main() -> None:
-    """Console entry point: run the app, turning user errors into a message and exit code 1.
+    """Run the app, turning user errors into a message and exit code 1 (tests call it in process).
 
     Faults of the environment (a full disk, a read-only or missing place) get the same one-paragraph message:
     they are not bugs of dualgnn, and a traceback would not help the user.

@@ -51,10 +51,6 @@ def train_command(
     fast_alloc: Annotated[bool, typer.Option(
         "--fast-alloc", help="Keep freed memory for reuse instead of returning it to the system: big catalogs "
         "train faster but peak higher (measured in README \"Performance\").")] = False,
-    fused: Annotated[Optional[bool], typer.Option(
-        "--fused/--no-fused", help="Run each training step's forward pass as one hand-written function over reused "
-        "buffers (the default where the model allows it) or through PyTorch's autograd: same values, other "
-        "speed and memory (README \"Performance\").")] = None,
     threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -68,7 +64,7 @@ def train_command(
     from dualgnn.training.run import TrainRequest, run_train
 
     overrides = {k: v for k, v in dict(epochs=epochs, num_layers=layers, hidden_dim=dim, loss=loss,
-                                       aggregation=aggregation, seed=seed, fused=fused).items() if v is not None}
+                                       aggregation=aggregation, seed=seed).items() if v is not None}
     req = TrainRequest(artifacts=artifacts, out=out, preset=preset, overrides=overrides, validation=validation,
                        split=parse_shares(split) if split is not None else None, split_seed=split_seed,
                        split_kind=split_kind, resume=resume, fast_alloc=fast_alloc, progress=not quiet,

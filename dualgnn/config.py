@@ -54,12 +54,6 @@ class TrainConfig:
     # s.t alone: (1 - lam)(s_u.t_v - s_v.t_u) > 0. Co-purchase is often mutual (an album and its sequel); the
     # blend lets the reverse evidence count without giving up direction. Used in the loss and in every score.
     blend: float = 0.5
-    # How a whole-graph training step computes the forward pass (values and gradients are the same either way):
-    # True runs it as one hand-written autograd function over reused buffers (dualgnn/model/fused.py) where
-    # the model is one it covers (weighted aggregation, dual roles from one input, co-view, a self term, no reverse
-    # relations); False, and every other model, through PyTorch's autograd over the CSR products. Inference, sampled
-    # blocks and cold start always take the autograd modules.
-    fused: bool = True
     # --- loss
     loss: str = "softmax"
     temperature: float = 0.1

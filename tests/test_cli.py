@@ -127,3 +127,25 @@ def test_refresh_keeps_the_models_ranker_and_recommends_with_it(trained):
     products = pd.read_csv(SAMPLE / "products.csv.gz", dtype=str).set_index("product_id")
     category = pd.read_csv(recs, dtype=str)["recommended_id"].map(products["category"])
     assert not category.str.contains("Smartphones").any()
+
+
+def test_train_runs_under_jemalloc_when_the_system_has_it(trained):
+    """`python -m cli train` starts again with libjemalloc preloaded (retaining its memory) where it is installed;
+    the manifest says which allocator trained the model."""
+    from dualgnn.training.memory import jemalloc_environment
+
+    training = json.loads((trained / "model" / "manifest.json").read_text())["training"]
+    installed = jemalloc_environment({}) is not None
+    assert training["allocator"] == ("jemalloc" if installed else "glibc")
+
+
+def test_the_allocator_choice_respects_the_user():
+    from dualgnn.training.memory import JEMALLOC_CONF, jemalloc_environment
+
+    assert jemalloc_environment({"DUALGNN_ALLOCATOR": "system"}) is None
+    assert jemalloc_environment({"LD_PRELOAD": "/opt/libjemalloc.so.2"}) is None  # already preloaded
+    env = jemalloc_environment({"PATH": "/usr/bin", "LD_PRELOAD": "libother.so"})
+    if env is not None:  # libjemalloc installed here
+        assert env["LD_PRELOAD"].endswith(" libother.so") and "jemalloc" in env["LD_PRELOAD"]
+        assert env["MALLOC_CONF"] == JEMALLOC_CONF and env["DUALGNN_ALLOCATOR"] == "jemalloc"
+        assert jemalloc_environment(env) is None  # the restarted command does not start again

@@ -83,3 +83,17 @@ def test_row_blocks_and_fused_relu_match_dgl(monkeypatch):
         (ya * w).sum().backward()
         (yb * w).sum().backward()
         torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_row_block_products_write_and_accumulate_into_the_output(monkeypatch):
+    import dualgnn.model.spmm as spmm
+    from dualgnn.model.spmm import product_into
+
+    monkeypatch.setattr(spmm, "ROWS_PER_BLOCK", 3)  # 10 rows: 4 blocks, the last one short
+    rng = np.random.default_rng(0)
+    dense = torch.from_numpy((rng.random((10, 7)) < 0.3) * rng.random((10, 7))).float()
+    x = torch.randn(7, 4)
+    out = product_into(torch.empty(10, 4), dense.to_sparse_csr(), x)
+    torch.testing.assert_close(out, dense @ x)
+    product_into(out, dense.to_sparse_csr(), x, accumulate=True)
+    torch.testing.assert_close(out, 2 * dense @ x)

@@ -109,7 +109,6 @@ def _train(req: DistTrainRequest, config: TrainConfig, pset: PartitionSet, part:
         for epoch in range(1, config.epochs + 1):
             record = run_epoch(model, optimizer, step, state, config, epoch)
             record["loss"] = mean_over(record["loss"])  # each process's loss is weighted by its share of edges
-            model.clear_buffers()
             release_freed_memory()
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 with averaged_weights(model, state["ema"]):

@@ -31,9 +31,8 @@ from torch import nn
 
 from dualgnn.config import TrainConfig
 from dualgnn.model.rows import mean_of, unit_rows, unit_rows_
-from dualgnn.model.fused import BufferPool, EncoderSpec, encoder_step
 from dualgnn.model.inputs import InputTower, NodeInputs
-from dualgnn.model.layer import DualLayer, layer_matrices, whole_graph_csr
+from dualgnn.model.layer import DualLayer, whole_graph_csr
 from dualgnn.model.spmm import ROWS_PER_BLOCK
 
 
@@ -49,7 +48,6 @@ class DualGNN(nn.Module):
         h = config.hidden_dim
         self.to_target = nn.Linear(h, h, bias=False) if config.separate_inputs else None
         self.layers = nn.ModuleList([DualLayer(config) for _ in range(config.num_layers)])
-        self.pool = BufferPool()  # the fused step's (n, h) buffers, kept from step to step
         if config.target_bias and config.dual:
             # Popularity of a target, from its vector (so cold products get one) plus a per-product correction.
             self.bias = nn.Linear(h, 1)
@@ -87,10 +85,6 @@ class DualGNN(nn.Module):
     def serve(self, s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The vectors every score uses (exported, indexed, cold start): see :func:`blended`."""
         return blended(s, t, self.config.blend)
-
-    def clear_buffers(self) -> None:
-        """Free the buffers the fused training step keeps between steps."""
-        self.pool.clear()
 
     def rows_ok(self, g) -> bool:
         """Whether :meth:`embed_rows` can run on ``g`` (else it falls back to the whole-graph forward)."""
@@ -133,46 +127,13 @@ class DualGNN(nn.Module):
             states.append((s, t) if exchange is None else exchange(s, t))
         return states
 
-    def fused_applies(self, g) -> bool:
-        """Whether :meth:`forward` runs as the one hand-written step (:func:`~dualgnn.model.fused.encoder_step`):
-        the config's ``fused`` switch is on, this is a training step (autograd on) on a whole graph with CSR
-        matrices, and the model is one the step covers (see :attr:`TrainConfig.fused`). The only place the route is
-        chosen."""
-        c = self.config
-        return (c.fused and torch.is_grad_enabled() and bool(self.layers) and self.to_target is None
-                and c.aggregation == "weighted" and c.dual and c.use_coview and c.self_term
-                and not c.reverse_relations and whole_graph_csr(g))
-
-    def fused_params(self) -> dict[str, torch.Tensor]:
-        """The parameters the fused step reads, by the names it reads them under (dualgnn/model/fused.py)."""
-        tower = self.tower
-        out = {"text": tower.text.weight, **{f"table.{j}": emb.weight for j, emb in enumerate(tower.categorical)}}
-        if tower.numeric is not None:
-            out.update({"numeric.weight": tower.numeric.weight, "numeric.bias": tower.numeric.bias})
-        if tower.ids is not None:
-            out["ids"] = tower.ids.weight
-        for i, layer in enumerate(self.layers):
-            out.update({f"layer.{i}.weight": layer.weight.weight, f"layer.{i}.self": layer.self_weight.weight})
-        if self.config.target_bias and self.config.dual:
-            out.update({"bias.weight": self.bias.weight, "bias.bias": self.bias.bias, "id_bias": self.id_bias.weight})
-        return out
-
     def forward(self, g, inputs: NodeInputs, id_mask: torch.Tensor | None = None, ids: torch.Tensor | None = None,
                 exchange=None):
         """Full-graph propagation: (source, target), each (n, hidden_dim) (+1 column with ``target_bias``).
 
         A part of a bigger catalog (dualgnn/distributed/) passes ``ids`` (n,), the rows of the per-product tables
         that ``g``'s nodes are (default: node i is product i), and ``exchange(s, t) -> (s, t)``, applied to every
-        layer's output (the halo exchange between processes). The one-function training step
-        (:func:`encoder_step`) reads the tables whole and has no place between layers, so such a call takes the
-        autograd modules (same values)."""
-        if ids is None and exchange is None and self.fused_applies(g):
-            c = self.config
-            spec = EncoderSpec(
-                text=inputs.text, categorical=inputs.categorical, numeric=inputs.numeric,
-                id_mask=None if id_mask is None else id_mask.to(torch.float32),
-                mats=layer_matrices(g), relu=c.activation == "relu", pool=self.pool, mean=c.layer_combine == "mean")
-            return encoder_step(spec, self.fused_params())
+        layer's output (the halo exchange between processes)."""
         s, t = self.combine(self.layer_states(g, inputs, id_mask, ids, exchange))
         return self.finish(s, t, torch.arange(len(inputs)) if ids is None else ids, id_mask)
 

@@ -30,11 +30,6 @@ def whole_graph_csr(g) -> bool:
     return all(has_csr(g, e) for e in (CP, CP_BY, CV))
 
 
-def layer_matrices(g) -> tuple:
-    """``((A, A^T), (A_by, A_by^T), (C, C^T))`` of a :func:`whole_graph_csr` graph, as the fused steps read them."""
-    return tuple(g.csr[e] for e in (CP, CP_BY, CV))
-
-
 class DualLayer(nn.Module):
     """One propagation step on a graph or block: (s_src, t_src) (n_src, h) -> (s_dst, t_dst) (n_dst, h)."""
 

@@ -37,16 +37,6 @@ class _UnitRows(torch.autograd.Function):
         return unit_rows_backward(grad, y, inv, clamped, torch.empty_like(grad))
 
 
-def normalise_rows_(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale the rows of ``z`` to unit norm in place, as :func:`unit_rows` computes them; returns (inv, clamped)
-    for :func:`unit_rows_backward` (the hand-written training step, dualgnn/model/fused.py)."""
-    inv = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
-    clamped = inv <= EPS
-    inv.clamp_min_(EPS).reciprocal_()
-    z.mul_(inv)
-    return inv, clamped
-
-
 def unit_rows_backward(g: torch.Tensor, y: torch.Tensor, inv: torch.Tensor, clamped: torch.Tensor,
                        out: torch.Tensor) -> torch.Tensor:
     """The gradient through ``y = unit_rows(z)``: (g - y (g . y)) * inv, written into ``out`` (may be ``g``)."""
@@ -97,4 +87,4 @@ def mean_of(tensors: list[torch.Tensor]) -> torch.Tensor:
     return sum_of(tensors).div_(len(tensors))
 
 
-__all__ = ["mean_of", "normalise_rows_", "sum_into", "sum_of", "unit_rows", "unit_rows_", "unit_rows_backward"]
+__all__ = ["mean_of", "sum_into", "sum_of", "unit_rows", "unit_rows_"]

@@ -117,7 +117,6 @@ def train(graph: ProductGraph, features, split: Split, config: TrainConfig, *, o
     try:
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
             record = run_epoch(model, optimizer, step, state, config, epoch)
-            model.clear_buffers()  # validation and the checkpoint start from live memory
             release_freed_memory()
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 with averaged_weights(model, state["ema"]):

@@ -1,14 +1,16 @@
-"""How the process gets memory for big tensors: the lean default, or a faster policy that keeps freed memory.
+"""How the process gets memory for big tensors: jemalloc keeping what it frees, or glibc with two switches.
 
 Why it matters: at 1M products an (n, hidden) float32 tensor is 256 MB. glibc serves every allocation above 32 MB
 (a limit ``mallopt`` cannot raise) with a fresh ``mmap`` and returns it on free, so the kernel faults in and zeroes
-every page again on the next step. The training step keeps almost all of its (n, h) buffers itself
-(dualgnn/model/fused.py); what is left (outputs, the loss's gradients, allocations
-inside torch's kernels) still costs kernel time. Two switches act on it: :func:`use_huge_pages` (the default, set
-by the entry points: 2 MB pages, far fewer faults) and :func:`keep_freed_memory` (``dualgnn train --fast-alloc``:
-every allocation from the first step on comes from one heap that is never returned, faster steps at a higher
-peak, for machines with memory to spare). The measured step times and peaks of both are in README
-"Performance"; ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures them.
+every page again on the next step: a training step composed by autograd makes dozens of them. jemalloc told to
+retain its memory (``MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1``) hands the same pages back to
+the next step instead. The commands that train or propagate over a whole graph (:data:`ALLOCATOR_COMMANDS`) run
+under it when the system has libjemalloc (``apt-get install libjemalloc2``): the console entry point starts the
+command again with it preloaded (:func:`jemalloc_environment`); ``DUALGNN_ALLOCATOR=system`` keeps glibc. Without
+it, two glibc switches remain: :func:`use_huge_pages` (set by the entry point: 2 MB pages, far fewer faults) and
+:func:`keep_freed_memory` (``dualgnn train --fast-alloc``: one heap never returned, faster steps at a higher
+peak). ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures a step; the figures are in
+bench/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,34 @@ import ctypes
 import ctypes.util
 import os
 import sys
+
+
+#: The commands whose work is whole-graph training or propagation: they run under jemalloc when it is installed.
+ALLOCATOR_COMMANDS = frozenset({"train", "train-distributed", "evaluate", "refresh"})
+JEMALLOC_CONF = "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+_JEMALLOC_PATHS = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
+                   "/usr/lib64/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
+
+
+def jemalloc_environment(environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment to run a command again with jemalloc preloaded and retaining, or None: the user chose
+    (``DUALGNN_ALLOCATOR=system``), it is already preloaded, or no libjemalloc is installed."""
+    if environ.get("DUALGNN_ALLOCATOR") in ("system", "jemalloc") or "jemalloc" in environ.get("LD_PRELOAD", ""):
+        return None
+    library = next((p for p in _JEMALLOC_PATHS if os.path.exists(p)), None)
+    if library is None:
+        return None
+    preload = " ".join(filter(None, [library, environ.get("LD_PRELOAD", "")]))
+    return {**environ, "LD_PRELOAD": preload, "MALLOC_CONF": environ.get("MALLOC_CONF", JEMALLOC_CONF),
+            "DUALGNN_ALLOCATOR": "jemalloc"}
+
+
+def allocator_in_use() -> str:
+    """"jemalloc" when this process runs on it (it is mapped), else "glibc" (for the manifest)."""
+    try:
+        return "jemalloc" if "libjemalloc" in open("/proc/self/maps").read() else "glibc"
+    except OSError:  # pragma: no cover - not Linux
+        return "unknown"
 
 
 def use_huge_pages() -> bool:
@@ -74,4 +104,5 @@ def release_freed_memory() -> bool:
     return True
 
 
-__all__ = ["keep_freed_memory", "release_freed_memory"]
+__all__ = ["ALLOCATOR_COMMANDS", "allocator_in_use", "jemalloc_environment", "keep_freed_memory",
+           "release_freed_memory", "use_huge_pages"]

@@ -81,6 +81,7 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
     from dualgnn.ranking.production import save_shipped_ranker
     from dualgnn.split import load_or_make_split, whole_graph
     from dualgnn.training.loop import train
+    from dualgnn.training.memory import allocator_in_use
 
     config = req.config()
     with claim_output(req.out, kind="model", inputs=[req.artifacts]):
@@ -91,6 +92,7 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
         # them; they record the graph, features and split they were made on.
         work = req.out.with_name(f".{req.out.name}.training")
         learnt = training_summary(graph, chosen, req.production)
+        learnt["allocator"] = allocator_in_use()  # jemalloc when the entry point found it (training/memory.py)
         say(describe_training(req.preset, graph.num_products, learnt))
         result = train(graph, features, chosen, config, out_dir=work, resume=req.resume, progress=req.progress,
                        fast_alloc=req.fast_alloc, serve_split=whole_graph(graph) if req.production else None)

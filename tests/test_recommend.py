@@ -349,3 +349,20 @@ def test_cli_new_products_are_queries_and_optionally_targets(cli_setup, tmp_path
                   "--product", "p1", "-k", "1", "--out", out)
     assert res.exit_code == 0, res.output
     assert read_table(out)["recommended_id"].tolist() == ["NEWCASE"]
+
+
+def test_a_basket_whose_lists_the_basket_wide_filters_thin_is_fetched_deeper():
+    # Item 0's best 40 are in item 1's category and item 1's best 40 in item 0's: with exclude_same_category the
+    # basket-wide filter wipes both first pages; the basket still fills k from the products further down.
+    graph, _, _ = random_catalog(seed=5)
+    n = graph.num_products
+    graph.products["category"] = ["Z > z"] * n
+    graph.products.loc[[0, *range(50, 90)], "category"] = "X > x"
+    graph.products.loc[[1, *range(10, 50)], "category"] = "Y > y"
+    s, t = np.zeros((n, 2), np.float32), np.full((n, 2), 0.01, np.float32)
+    s[0], s[1] = [1.0, 0.0], [0.0, 1.0]
+    t[10:50, 0] = 5.0 - 0.01 * np.arange(40)  # item 0's favourites: Y
+    t[50:90, 1] = 5.0 - 0.01 * np.arange(40)  # item 1's favourites: X
+    rec = recommender_for(graph, s, t, index_kind="exact")
+    ids, _ = rec.basket(np.array([0, 1]), 5, Filters(exclude_same_category=True))
+    assert (ids >= 0).all() and set(graph.products["category"].iloc[ids[0]]) == {"Z > z"}

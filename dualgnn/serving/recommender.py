@@ -319,11 +319,18 @@ class Recommender:
         if len(items) == 0:
             raise InputError("the basket is empty")
         depth = k + BASKET_DEPTH
-        ids, _ = self.recommend(items, depth + len(items), filters)
-        # The filters hold for the whole basket: an item, or what is linked to any item or in any item's
-        # category (with those filters), is never suggested.
-        basket_wide = self.exclusion([items] * len(items), filters)(np.arange(len(items)), np.maximum(ids, 0))
-        ids = np.where(basket_wide | (ids < 0), -1, ids)
+        fetch = min(len(self), depth + len(items))
+        while True:
+            ids, _ = self.recommend(items, fetch, filters)
+            # The filters hold for the whole basket: an item, or what is linked to any item or in any item's
+            # category (with those filters), is never suggested.
+            wide = self.exclusion([items] * len(items), filters)(np.arange(len(items)), np.maximum(ids, 0))
+            ids = np.where(wide | (ids < 0), -1, ids)
+            # A list the basket-wide filters thinned (a phone's cases, with a case in the basket and
+            # exclude_same_category) is fetched deeper, until each item has its depth or the catalog ends.
+            if (ids >= 0).sum(axis=1).min() >= depth or fetch >= len(self):
+                break
+            fetch = min(len(self), 4 * fetch)
         ids = np.take_along_axis(ids, np.argsort(ids < 0, axis=1, kind="stable"), axis=1)[:, :depth]
         return fuse([row[None] for row in ids], k)
 

@@ -79,7 +79,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         _register()
-        app()
+        app(prog_name="dualgnn")  # also when started again as `python -m cli` (run)
     except DualGNNError as exc:
         _error(str(exc))
     except OSError as exc:

@@ -15,12 +15,12 @@ step "1. build the product graph and features"
 "$DUALGNN" build-graph --products "$SAMPLE/products.csv.gz" --copurchase "$SAMPLE/copurchase.csv.gz" \
   --coview "$SAMPLE/coview.csv.gz" --out "$OUT/graph"
 
-step "2. train the dual-embedding GNN to ship: it learns from every co-purchase but a 5% validation slice"
+step "2. train the dual-embedding GNN to ship (every co-purchase but a 5% validation slice), then its ranker on that slice"
 "$DUALGNN" train "$OUT/graph" --out "$OUT/model"
 
 step "3. evaluate on held-out co-purchases, next to the baselines (evaluate trains its own model on the split)"
 "$DUALGNN" evaluate "$OUT/graph" --protocols EQ1,EQ3 \
-  --methods popularity,cooccurrence,rp3beta,text-knn,dualgnn --out "$OUT/eval"
+  --methods popularity,cooccurrence,rp3beta,text-knn,dualgnn,ranker --out "$OUT/eval"
 
 step "4. after a phone (cases, chargers) and after its case (no phones), with reasons"
 "$DUALGNN" recommend "$OUT/graph" --model "$OUT/model" --product "$PHONE" --product "$CASE" -k 8 --explain

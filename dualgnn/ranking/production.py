@@ -37,10 +37,10 @@ MIN_INNER_QUERIES = 50
 def too_few_queries(validation) -> str | None:
     """Why a ranker fitted on ``validation`` edges could not be judged (too few queries for its inner validation
     share to reach :data:`MIN_INNER_QUERIES`), or None: checked before fitting, which a small shop need not pay."""
-    from dualgnn.ranking.ranker import INNER_SHARE
+    from dualgnn.ranking.ranker import inner_count
 
     queries = len(np.unique(validation.src))
-    if round(INNER_SHARE * queries) < MIN_INNER_QUERIES:
+    if inner_count(queries) < MIN_INNER_QUERIES:
         return (f"its {queries} validation queries leave fewer than {MIN_INNER_QUERIES} to judge it "
                 "(a larger catalog or validation share gives more)")
     return None

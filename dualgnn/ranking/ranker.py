@@ -253,9 +253,14 @@ def _split_point(base: dict, point: dict) -> tuple[dict, float]:
     return params, float(params.pop("prior", 0.0))
 
 
+def inner_count(num_queries: int) -> int:
+    """How many of ``num_queries`` validation queries are inner ones (``INNER_SHARE``, at least one, never all)."""
+    return min(max(1, int(round(INNER_SHARE * num_queries))), num_queries - 1)
+
+
 def _inner_queries(queries: np.ndarray, seed: int) -> np.ndarray:
-    """A seeded ``INNER_SHARE`` of the validation ``queries`` (at least one, never all): chooses trees and leaves."""
-    count = min(max(1, int(round(INNER_SHARE * len(queries)))), len(queries) - 1)
+    """A seeded :func:`inner_count` of the validation ``queries``: they choose trees and leaves."""
+    count = inner_count(len(queries))
     return np.sort(np.random.default_rng([seed, 15]).choice(queries, count, replace=False))
 
 

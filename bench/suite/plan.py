@@ -137,8 +137,9 @@ def history_summary(history: list[dict]) -> dict:
 def train_stage(size: Size, epochs: int, threads: int, env: dict[str, str],
                 timeout: float | None) -> tuple[ProcResult, dict]:
     """``dualgnn train --epochs E`` in its own process; throughput = training edges / median epoch seconds."""
+    # --no-ranker: this stage measures the GNN's training; the second stage has its own (bench/ranker_bench.py).
     proc = run_measured(dualgnn_cmd() + ["train", str(size.graph), "--out", str(size.model), "--epochs", str(epochs),
-                                         "--threads", str(threads), "--quiet"], env=env, timeout=timeout)
+                                         "--threads", str(threads), "--no-ranker", "--quiet"], env=env, timeout=timeout)
     summary = history_summary(json.loads((size.model / "history.json").read_text()))
     edges = train_edges(size.model) or 0
     return proc, {"seconds": summary["median_epoch_seconds"], "count": edges, "unit": "edges/s",

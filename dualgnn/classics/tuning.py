@@ -6,6 +6,13 @@ a round at a time until a round changes nothing. A candidate is scored by valida
 under evaluate's EQ1 protocol (full ranking, the query and its training out-neighbours filtered, ties at their
 expected rank: :func:`dualgnn.metrics.rank_targets`). Test edges are never an input.
 
+The search reads each query's *head*: the union of every term's ``TUNING_DEPTH`` best products (the filtered ones
+left out) and the query's validation targets, each with every term's value, so one trial is a small matrix
+product (queries x head x terms) whatever the catalog's size. A product outside the head is taken to score 0.
+That is exact when every term's row has at most ``TUNING_DEPTH`` non-zero entries (a small catalog); otherwise a
+product that is in no term's head would have to enter the combined top 10 for the search to misjudge a trial. The
+chosen values' validation figures are then measured exactly, over every product (:func:`rank_targets`).
+
 >>> tuned = tune("rp3beta", train_copurchase, train_coview, val_copurchase, n)  # doctest: +SKIP
 >>> tuned.params, tuned.validation, tuned.seconds  # doctest: +SKIP
 """
@@ -17,16 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph
 from dualgnn.graph import Edges
-from dualgnn.metrics import rank_targets
-from dualgnn.scoring import Scorer, adjacency
+from dualgnn.metrics import RankStats, rank_targets
+from dualgnn.scoring import adjacency
 
-#: Validation pairs used for tuning at most (a seeded sample beyond), and at most as many as keep one term's cached
-#: (pairs x products) rows within ``MAX_TUNING_CELLS`` float32 cells: 2,000 pairs up to 100k products, 200 at 1M.
+#: Validation pairs used for tuning at most (a seeded sample beyond).
 MAX_TUNING_PAIRS = 2000
-MAX_TUNING_CELLS = 200_000_000
+#: Each term's best products per query that the search reads (module docstring).
+TUNING_DEPTH = 100
+#: Queries whose term rows are computed at once while the head is gathered (bounds the sparse rows in memory).
+QUERY_CHUNK = 256
 TARGET = ("HR@10", "MRR@10")
 
 
@@ -61,7 +71,6 @@ def tune(method: str, copurchase: Edges, coview: Edges, validation: Edges, num_p
     build, structures, knob_grid = CLASSICS[method]
     graph = TrainGraph(copurchase, coview, num_products)
     knobs = {k: v[0] for k, v in knob_grid.items()}
-    max_pairs = max(100, min(max_pairs, MAX_TUNING_CELLS // max(num_products, 1)))
     if len(validation) > max_pairs:
         validation = validation.subset(np.sort(np.random.default_rng(seed).choice(len(validation), max_pairs,
                                                                                   replace=False)))
@@ -70,21 +79,21 @@ def tune(method: str, copurchase: Edges, coview: Edges, validation: Edges, num_p
         scorer = build(graph, structures[0], knobs)
         return _done(method, scorer, {}, t0, 0, 0)
     exclude = adjacency(copurchase.src, copurchase.dst, num_products)
-    queries = np.unique(validation.src)
     best, evaluations = None, 0
     for structure in structures:
         scorer = build(graph, structure, knobs)
-        rows = scorer.term_rows(queries)
-        found, score, n_eval = _coordinate_search(scorer, rows, knobs, knob_grid, queries, validation, exclude)
+        head = Head.gather(scorer, validation, exclude)
+        found, score, n_eval = _coordinate_search(scorer, head, knobs, knob_grid)
         evaluations += n_eval
-        del rows
+        del head
         if best is None or score > best[1]:
             scorer.knobs = found
             best = (scorer, score)
             knobs = found  # the next structure starts from the best values so far
         del scorer
-    scorer, (hr, mrr) = best
-    return _done(method, scorer, {TARGET[0]: hr, TARGET[1]: mrr}, t0, evaluations, len(validation))
+    scorer = best[0]
+    exact = rank_targets(scorer, validation.src, validation.dst, exclude).summary((10,))
+    return _done(method, scorer, {t: exact[t] for t in TARGET}, t0, evaluations, len(validation))
 
 
 def _done(method: str, scorer: ComboScorer, validation: dict, t0: float, evaluations: int, pairs: int) -> Tuned:
@@ -93,19 +102,19 @@ def _done(method: str, scorer: ComboScorer, validation: dict, t0: float, evaluat
     return Tuned(scorer, params, validation, time.perf_counter() - t0, evaluations, pairs)
 
 
-def _coordinate_search(scorer: ComboScorer, rows: dict, start: dict, grid: dict, queries: np.ndarray,
-                       validation: Edges, exclude) -> tuple[dict, tuple[float, float], int]:
+def _coordinate_search(scorer: ComboScorer, head: "Head", start: dict,
+                       grid: dict) -> tuple[dict, tuple[float, float], int]:
     """Best knobs from ``start``: each knob in turn over its candidates, repeated until a round changes nothing."""
     seen: dict[tuple, tuple[float, float]] = {}
 
     def value(knobs: dict) -> tuple[float, float]:
         key = tuple(sorted(knobs.items()))
         if key not in seen:
-            if not any(scorer.term_weights(knobs).values()):
+            weights = scorer.term_weights(knobs)
+            if not any(weights.values()):
                 seen[key] = (-1.0, -1.0)  # all weights zero: not a recommender
             else:
-                block = _RowsScorer(queries, scorer.combine(rows, knobs))
-                summary = rank_targets(block, validation.src, validation.dst, exclude).summary((10,))
+                summary = head.rank(weights).summary((10,))
                 seen[key] = (summary[TARGET[0]], summary[TARGET[1]])
         return seen[key]
 
@@ -123,12 +132,112 @@ def _coordinate_search(scorer: ComboScorer, rows: dict, start: dict, grid: dict,
     return current, best, len(seen)
 
 
-class _RowsScorer(Scorer):
-    """Precomputed score rows for sorted distinct ``queries``: what the validation ranking reads."""
+@dataclass
+class Head:
+    """The validation queries' heads (module docstring): ``values[r, j, t]`` is term ``t``'s (row-normalised)
+    value of query ``r``'s ``j``-th head product, ``valid`` marks real slots (rows are padded), ``rest[r]`` counts
+    the products outside the head and not filtered, ``pair_row`` / ``pair_slot`` locate each validation pair."""
 
-    def __init__(self, queries: np.ndarray, rows: np.ndarray) -> None:
-        super().__init__(rows.shape[1])
-        self.queries, self.rows = queries, rows
+    terms: list[str]
+    values: np.ndarray
+    valid: np.ndarray
+    rest: np.ndarray
+    pair_row: np.ndarray
+    pair_slot: np.ndarray
 
-    def score(self, queries: np.ndarray) -> np.ndarray:
-        return self.rows[np.searchsorted(self.queries, queries)]
+    @classmethod
+    def gather(cls, scorer: ComboScorer, validation: Edges, exclude: sp.csr_matrix,
+               depth: int = TUNING_DEPTH, chunk: int = QUERY_CHUNK) -> "Head":
+        n = scorer.num_products
+        queries = np.unique(validation.src)
+        pair_row = np.searchsorted(queries, validation.src)
+        pair_key = pair_row * np.int64(n) + validation.dst
+        parts, terms = [], None
+        for c0 in range(0, len(queries), chunk):
+            qs = queries[c0:c0 + chunk]
+            rows = scorer.sparse_terms(qs, None)
+            terms = sorted(rows) if terms is None else terms
+            mine = (pair_row >= c0) & (pair_row < c0 + len(qs))
+            parts.append(_chunk_head(scorer, rows, terms, qs, pair_key[mine] - c0 * np.int64(n), exclude, depth))
+        width = max(p[0].shape[1] for p in parts)
+        values = np.concatenate([np.pad(p[0], ((0, 0), (0, width - p[0].shape[1]), (0, 0))) for p in parts])
+        valid = np.concatenate([np.pad(p[1], ((0, 0), (0, width - p[1].shape[1]))) for p in parts])
+        rest = np.concatenate([p[2] for p in parts])
+        keys = np.concatenate([p[3] + c * np.int64(n) for p, c in zip(parts, range(0, len(queries), chunk))])
+        # pair_key sorted by (row, product) like keys: the slot is the position within the row
+        where = np.searchsorted(keys, pair_key)
+        starts = np.searchsorted(keys, np.arange(len(queries)) * np.int64(n))
+        return cls(terms, values, valid, rest, pair_row, where - starts[pair_row])
+
+    def rank(self, weights: dict[str, float]) -> RankStats:
+        """Each validation pair's ``greater`` / ``ties`` under ``sum_t weights[t] * term_t``."""
+        w = np.array([weights.get(t, 0.0) for t in self.terms], np.float32)
+        scores = np.where(self.valid, self.values @ w, -np.inf)
+        block = scores[self.pair_row]
+        mine = block[np.arange(len(block)), self.pair_slot][:, None]
+        rest = self.rest[self.pair_row]
+        greater = (block > mine).sum(axis=1) + np.where(mine[:, 0] < 0, rest, 0)
+        ties = (block == mine).sum(axis=1) - 1 + np.where(mine[:, 0] == 0, rest, 0)
+        return RankStats(greater=greater.astype(np.int64), ties=np.maximum(ties, 0).astype(np.int64))
+
+
+def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list[str], qs: np.ndarray,
+                targets: np.ndarray, exclude: sp.csr_matrix, depth: int):
+    """One query chunk's head: ``(values (q, w, t), valid (q, w), rest (q,), sorted keys row * n + product)``."""
+    n, q = scorer.num_products, len(qs)
+    filtered = sp.csr_matrix(exclude[qs], dtype=np.float32) + sp.csr_matrix(
+        (np.ones(q, np.float32), (np.arange(q), qs)), shape=(q, n))
+    filtered = _keys(filtered.tocsr(), n)
+    normalised, picked = {}, [targets]
+    for t in terms:
+        m = sp.csr_matrix(rows[t], dtype=np.float32)
+        m.sum_duplicates()
+        if scorer.normalise and m.nnz:
+            peak = np.asarray(m.max(axis=1).todense()).ravel()
+            m = sp.csr_matrix(sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ m, dtype=np.float32)
+        keys = _keys(m, n)
+        normalised[t] = (keys, m.data)
+        picked.append(_best_per_row(keys, m.data, m.indptr, ~_member(keys, filtered), depth))
+    head = np.unique(np.concatenate(picked))
+    head = head[~_member(head, filtered)]
+    row = head // n
+    counts = np.bincount(row, minlength=q)
+    slot = np.arange(len(head)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max()) if len(counts) else 0
+    values = np.zeros((q, width, len(terms)), np.float32)
+    for i, t in enumerate(terms):
+        keys, data = normalised[t]
+        if len(keys):
+            pos = np.minimum(np.searchsorted(keys, head), len(keys) - 1)
+            values[row, slot, i] = np.where(keys[pos] == head, data[pos], 0.0)
+    valid = np.zeros((q, width), bool)
+    valid[row, slot] = True
+    outside = n - np.bincount(filtered // n, minlength=q) - counts
+    return values, valid, outside, head
+
+
+def _best_per_row(keys: np.ndarray, data: np.ndarray, indptr: np.ndarray, allowed: np.ndarray,
+                  depth: int) -> np.ndarray:
+    """The keys of each row's ``depth`` largest allowed entries (with every entry tied with the last one)."""
+    keep = allowed.copy()
+    running = np.concatenate([[0], np.cumsum(allowed)])
+    for r in np.flatnonzero(running[indptr[1:]] - running[indptr[:-1]] > depth):
+        a, b = indptr[r], indptr[r + 1]
+        mine = data[a:b][allowed[a:b]]
+        kth = np.partition(mine, len(mine) - depth)[len(mine) - depth]
+        keep[a:b] &= data[a:b] >= kth
+    return keys[keep]
+
+
+def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, sorted_set)`` for a sorted ``sorted_set`` (one binary search per key)."""
+    if not len(sorted_set):
+        return np.zeros(len(keys), bool)
+    pos = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
+    return sorted_set[pos] == keys
+
+
+def _keys(m: sp.csr_matrix, n: int) -> np.ndarray:
+    """``row * n + column`` of ``m``'s stored entries, sorted (rows in order, columns sorted within each)."""
+    m.sort_indices()
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * np.int64(n) + m.indices

@@ -189,10 +189,20 @@ class Factored:
     def toarray(self) -> np.ndarray:
         return self.propagate(sp.identity(self.shape[0], format="csr")).toarray()
 
+    def kept(self, keep: int, block: int = 4096) -> sp.csr_matrix:
+        """``W`` with each row cut to its ``keep`` largest entries (:func:`keep_best`), formed a row block at a
+        time: the sparse item-item model of the classic recipe (RP3beta's top-k neighbours)."""
+        n = self.shape[0]
+        parts = [keep_best(self.propagate(sp.identity(n, format="csr")[i:i + block]), keep)
+                 for i in range(0, n, block)]
+        return sp.csr_matrix(sp.vstack(parts), dtype=np.float32)
+
 
 class PageRankScorer(ComboScorer):
     """Truncated personalised PageRank on ``A + rev A^T + cv C`` (row-stochastic): terms are ``e_q T^t``, t >= 1,
-    weighted ``(1 - alpha)^t`` up to ``steps`` (restart ``alpha``; the common factor ``alpha`` is dropped)."""
+    weighted ``(1 - alpha)^t`` up to ``steps`` (restart ``alpha``; the common factor ``alpha`` is dropped). With
+    ``structure["keep"]`` each step keeps a row's ``keep`` largest entries before the next (:func:`keep_best`): the
+    four-step rows of a big catalog are otherwise nearly whole (51k of 100k products, 16 ms a query)."""
 
     normalise = False
     MAX_STEPS = 4
@@ -207,8 +217,10 @@ class PageRankScorer(ComboScorer):
                           shape=(len(queries), self.num_products))
         out = {}
         last = self.MAX_STEPS if names is None else max((int(t[4:]) for t in names), default=0)
+        keep = self.structure.get("keep")
         for t in range(1, last + 1):
             x = sp.csr_matrix(x @ self.transition, dtype=np.float32)
+            x = keep_best(x, keep) if keep else x
             out[f"step{t}"] = x
         return out
 
@@ -235,14 +247,15 @@ class CooccurrenceRevScorer(ComboScorer):
         return {"cooc": 1.0, "rev": float(knobs["rev"])}
 
 
-def rp3beta_matrix(graph: TrainGraph, structure: dict) -> Factored:
+def rp3beta_matrix(graph: TrainGraph, structure: dict) -> Factored | sp.csr_matrix:
     """RP3beta (Paudel et al. 2016): ``W = P_iu P_ui`` over the lists ``X = A + cv C`` (item -> a product listing it
     -> another item it lists), columns divided by the target's list count ``^ beta``, diagonal zero; kept as its
-    factors (:class:`Factored`)."""
+    factors (:class:`Factored`), or with ``structure["keep"]`` as each row's ``keep`` best entries."""
     x = graph.lists(structure["cv"])
     pop = np.asarray(x.sum(axis=0)).ravel()
     scale = np.where(pop > 0, pop, 1.0) ** -float(structure["beta"])
-    return Factored(_row_normalised(x.T.tocsr()), _row_normalised(x), scale)
+    w = Factored(_row_normalised(x.T.tocsr()), _row_normalised(x), scale)
+    return w.kept(int(structure["keep"])) if structure.get("keep") else w
 
 
 def ease_matrix(graph: TrainGraph, structure: dict) -> np.ndarray:
@@ -326,6 +339,23 @@ def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     rank[order] = np.arange(len(order)) - m.indptr[rows[order]]
     keep = rank < k
     return sp.csr_matrix((m.data[keep].astype(np.float32), (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+def keep_best(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """``m`` with each row cut to its ``k`` largest entries and every entry tied with the ``k``-th (no arbitrary
+    pick among ties); rows of at most ``k`` entries stay whole."""
+    m = sp.csr_matrix(m)
+    lengths = np.diff(m.indptr)
+    long_rows = np.flatnonzero(lengths > k)
+    if not len(long_rows):
+        return m
+    keep = np.ones(m.nnz, bool)
+    for r in long_rows:
+        a, b = m.indptr[r], m.indptr[r + 1]
+        kth = np.partition(m.data[a:b], b - a - k)[b - a - k]
+        keep[a:b] = m.data[a:b] >= kth
+    rows = np.repeat(np.arange(m.shape[0]), lengths)
+    return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
 
 
 def _dense(m) -> np.ndarray:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph
+from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph, keep_best
 from dualgnn.graph import Edges
 from dualgnn.metrics import RankStats, rank_targets
 from dualgnn.scoring import adjacency
@@ -197,7 +197,9 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
             m = sp.csr_matrix(sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ m, dtype=np.float32)
         keys = _keys(m, n)
         normalised[t] = (keys, m.data)
-        picked.append(_best_per_row(keys, m.data, m.indptr, ~_member(keys, filtered), depth))
+        allowed = ~_member(keys, filtered)
+        kept = sp.csr_matrix((m.data[allowed], (keys[allowed] // n, keys[allowed] % n)), shape=(q, n))
+        picked.append(_keys(keep_best(kept, depth), n))
     head = np.unique(np.concatenate(picked))
     head = head[~_member(head, filtered)]
     row = head // n
@@ -214,19 +216,6 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
     valid[row, slot] = True
     outside = n - np.bincount(filtered // n, minlength=q) - counts
     return values, valid, outside, head
-
-
-def _best_per_row(keys: np.ndarray, data: np.ndarray, indptr: np.ndarray, allowed: np.ndarray,
-                  depth: int) -> np.ndarray:
-    """The keys of each row's ``depth`` largest allowed entries (with every entry tied with the last one)."""
-    keep = allowed.copy()
-    running = np.concatenate([[0], np.cumsum(allowed)])
-    for r in np.flatnonzero(running[indptr[1:]] - running[indptr[:-1]] > depth):
-        a, b = indptr[r], indptr[r + 1]
-        mine = data[a:b][allowed[a:b]]
-        kth = np.partition(mine, len(mine) - depth)[len(mine) - depth]
-        keep[a:b] &= data[a:b] >= kth
-    return keys[keep]
 
 
 def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

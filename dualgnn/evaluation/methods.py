@@ -24,7 +24,7 @@ from dualgnn.classics.baselines import CooccurrenceScorer, PopularityScorer, Tex
 from dualgnn.classics.scorers import CLASSICS
 from dualgnn.errors import ArtifactError
 from dualgnn.graph import ProductGraph
-from dualgnn.ranking.production import RANKER_CLASSICS
+from dualgnn.ranking.production import RANKER_CLASSICS, ranker_classics
 from dualgnn.scoring import EmbeddingScorer, Scorer
 from dualgnn.split import Split
 
@@ -127,12 +127,14 @@ def _ranker_scorer(ctx: MethodContext) -> Scorer:
     reused = "dualgnn" in ctx.embeddings
     source, target = _gnn_embeddings("dualgnn", ctx)
     t0 = time.perf_counter()
-    classics = {m: _classic_scorer(m, ctx) for m in RANKER_CLASSICS}
+    tuned = {m: _classic_scorer(m, ctx) for m in RANKER_CLASSICS}
+    classics = ranker_classics(ctx.split.train_copurchase, ctx.split.train_coview, ctx.graph.num_products,
+                               {m: c.tuning["params"] for m, c in tuned.items()})
     inputs = RankInputs.from_split(ctx.split, ctx.graph.num_products, source, target, classics, ctx.features)
     scorer = fit_ranker(inputs, ctx.split.val_copurchase, seed=ctx.seed, log=ctx.log)
     scorer.tuning.update(seconds=round(time.perf_counter() - t0, 2), per_split=True,
                          gnn="the dualgnn row's, reused" if reused else "trained for this row (no dualgnn row yet)",
-                         classics={m: c.tuning["params"] for m, c in classics.items()},
+                         classics={m: c.tuning["params"] for m, c in tuned.items()},
                          tuned_on=f"{ctx.split.settings.kind} split validation edges")
     return scorer
 

@@ -26,12 +26,26 @@ from dualgnn.split import Split, whole_graph
 
 #: The tuned classics the ranker reads; the first retrieves candidates.
 RANKER_CLASSICS = ("rp3beta", "pagerank")
+#: Entries each propagated row of the ranker's classics keeps (RP3beta's neighbours per product, PageRank's per
+#: step): whole rows cost 16 ms a query at 100k products (a four-step PageRank row reaches half the catalog), and the
+#: ranker reads a classic's top ``classic_k`` and its scores at a few hundred candidates.
+CLASSIC_KEEP = 200
 #: Validation queries the ranker is fitted on at most (a seeded sample beyond): bounds its training rows (about 150
 #: candidates a query) on a big catalog's validation slice.
 MAX_QUERIES = 20_000
 #: Inner validation queries (those that choose the ranker's trees and leaves) below which its comparison with the
 #: GNN says nothing: a small shop's ranker is then not shipped, and recommend ranks with the GNN alone.
 MIN_INNER_QUERIES = 50
+
+
+def ranker_classics(copurchase, coview, num_products: int, params: dict) -> dict:
+    """The ranker's classics (name -> scorer, in ``params``' order) fitted on these edges with their tuned values,
+    their propagated rows cut to :data:`CLASSIC_KEEP` entries: the same in ``evaluate``, ``train`` and serving."""
+    from dualgnn.classics.tuning import fit_classic
+
+    return {name: fit_classic(name, copurchase, coview, num_products,
+                              {**p, "structure": {**p["structure"], "keep": CLASSIC_KEEP}})
+            for name, p in params.items()}
 
 
 def too_few_queries(validation) -> str | None:
@@ -76,11 +90,12 @@ def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, s
     cold = np.asarray(split.cold, np.int64) if split.settings.kind == "node" else None
     source, target = embed_all(result.model, training_graph(graph, split, result.config),
                                NodeInputs.from_features(features), cold)
-    classics, params = {}, {}
+    params = {}
     for name in RANKER_CLASSICS:
         tuned = tune(name, split.train_copurchase, split.train_coview, split.val_copurchase, n, seed=seed, log=log)
-        classics[name], params[name] = tuned.scorer, tuned.params
+        params[name] = tuned.params
         log(f"tuned {name} on {tuned.pairs:,} validation pairs in {tuned.seconds:.1f}s")
+    classics = ranker_classics(split.train_copurchase, split.train_coview, n, params)
     inputs = RankInputs.from_split(split, n, source, target, classics, features)
     validation = split.val_copurchase
     queries = np.unique(validation.src)
@@ -117,7 +132,6 @@ def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, so
     """The model directory's ranker over the whole of ``graph``: the classics refitted on every edge with their
     tuned values, ``source`` / ``target`` the model's served vectors. ``index``: a callable giving the served
     target index to retrieve the GNN's candidates from (:class:`~dualgnn.ranking.candidates.RankInputs`)."""
-    from dualgnn.classics.tuning import fit_classic
     from dualgnn.ranking.ranker import load_ranker
 
     model_dir = Path(model_dir)
@@ -128,7 +142,7 @@ def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, so
         raise ArtifactError(f"{model_dir / 'ranker.json'} is missing or damaged ({exc})",
                             hint="retrain with `dualgnn train`, or recommend with --gnn-only") from exc
     n = graph.num_products
-    classics = {name: fit_classic(name, graph.copurchase, graph.coview, n, params[name]) for name in params}
+    classics = ranker_classics(graph.copurchase, graph.coview, n, params)
     whole = whole_graph(graph)
     inputs = RankInputs.from_split(whole, n, source, target, classics, features, index_kind=index_kind,
                                    index=index, threads=threads)

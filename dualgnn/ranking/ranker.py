@@ -187,12 +187,13 @@ def pair_rows(inputs: RankInputs, src: np.ndarray, dst: np.ndarray, sizes: Candi
 
 
 def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes = CandidateSizes(), seed: int = 0,
-               log=lambda _m: None) -> RankerScorer:
+               threads: int = 1, log=lambda _m: None) -> RankerScorer:
     """Fit the LambdaRank model on ``validation`` edges (module docstring); the scorer carries ``.tuning``.
 
     A seeded ``INNER_SHARE`` of the validation queries chooses the leaves (``GRID``) and, by early stopping, the
     number of trees; its EQ1 HR@10 / MRR@10 (all its queries, also those whose targets are no candidates) is the
-    reported validation figure. The model is then refitted on every validation query."""
+    reported validation figure. The model is then refitted on every validation query. ``threads``: LightGBM's
+    threads while fitting (its deterministic mode gives the same model for the same data and thread count)."""
     lgb = _lgb()
     t0 = time.perf_counter()
     if len(validation) == 0:
@@ -207,7 +208,7 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
                            "candidates: too few to fit the ranker", hint="use a larger validation share")
     names = feature_names(inputs.classics)
     min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, (len(y) + len(yi)) // 50)))
-    base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed}
+    base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed, "num_threads": max(1, int(threads))}
     best = None
     for point in GRID:
         params, prior = _split_point(base, point)

@@ -178,3 +178,63 @@ def test_tuning_records_what_it_chose(shop_split):
     assert tuned.scorer.knobs == record["params"]["knobs"]
     untuned = tune("pagerank", split.train_copurchase, split.train_coview, Edges.empty(), graph.num_products)
     assert untuned.validation == {} and untuned.evaluations == 0
+
+
+@pytest.mark.parametrize("method", ["rp3beta", "pagerank", "item-knn", "ease", "cooccurrence-rev"])
+def test_the_search_ranks_exactly_when_every_row_fits_its_head(shop_split, method):
+    # The search reads each query's head (each term's best products and its targets). On a 300-product shop a depth
+    # of 300 holds every row, so any weighting must rank every validation pair exactly as the full ranking does;
+    # a shallow head may only misjudge pairs the full ranking puts outside the top 10.
+    from dualgnn.classics.tuning import Head
+    from dualgnn.metrics import rank_targets
+    from dualgnn.scoring import adjacency
+
+    graph, split = shop_split
+    n, val = graph.num_products, split.val_copurchase
+    build, structures, grid = CLASSICS[method]
+    exclude = adjacency(split.train_copurchase.src, split.train_copurchase.dst, n)
+    rng = np.random.default_rng(0)
+    scorer = build(TrainGraph(split.train_copurchase, split.train_coview, n), structures[0],
+                   {k: v[0] for k, v in grid.items()})
+    whole, shallow = Head.gather(scorer, val, exclude, depth=n), Head.gather(scorer, val, exclude, depth=20)
+    for _ in range(3):
+        scorer.knobs = {k: rng.choice(np.asarray(v)).item() for k, v in grid.items()}
+        if not any(scorer.term_weights(scorer.knobs).values()):
+            continue
+        exact = rank_targets(scorer, val.src, val.dst, exclude)
+        mine = whole.rank(scorer.term_weights(scorer.knobs))
+        np.testing.assert_array_equal(mine.greater, exact.greater)
+        np.testing.assert_array_equal(mine.ties, exact.ties)
+        assert whole.rank(scorer.term_weights(scorer.knobs)).summary((10,)) == exact.summary((10,))
+        head = shallow.rank(scorer.term_weights(scorer.knobs))
+        top = exact.greater < 10
+        assert np.mean(head.greater[top] == exact.greater[top]) > 0.9
+
+
+def test_rp3beta_factors_equal_the_formed_matrix_and_keep_cuts_each_row():
+    graph = TrainGraph(A, C, N)
+    w = rp3beta_matrix(graph, {"beta": 0.5, "cv": 0.5})
+    x = graph.lists(0.5).toarray()
+    pt = x.T / np.maximum(x.T.sum(1, keepdims=True), 1e-12)
+    p = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
+    pop = x.sum(0)
+    formed = pt @ p * np.where(pop > 0, pop, 1.0) ** -0.5
+    np.fill_diagonal(formed, 0)
+    np.testing.assert_allclose(w.toarray(), formed, rtol=1e-5, atol=1e-7)
+    kept = rp3beta_matrix(graph, {"beta": 0.5, "cv": 0.5, "keep": 2}).toarray()
+    for row, full in zip(kept, formed):
+        nonzero = np.sort(full[full > 0])[::-1]
+        assert (row > 0).sum() == min(len(nonzero), 2 + int(np.sum(nonzero[2:] == nonzero[1])) if len(nonzero) > 2
+                                      else len(nonzero))
+        np.testing.assert_allclose(row[row > 0], full[row > 0], rtol=1e-5)
+
+
+def test_pagerank_keep_cuts_each_step_and_a_large_keep_changes_nothing():
+    params = {"structure": {"rev": 0.5, "cv": 0.5}, "knobs": {"alpha": 0.2, "steps": 4}}
+    whole = fit_classic("pagerank", A, C, N, params)
+    wide = fit_classic("pagerank", A, C, N, {**params, "structure": {**params["structure"], "keep": N}})
+    narrow = fit_classic("pagerank", A, C, N, {**params, "structure": {**params["structure"], "keep": 1}})
+    queries = np.arange(N)
+    np.testing.assert_allclose(wide.score(queries), whole.score(queries), rtol=1e-6)
+    for t, rows in narrow.sparse_terms(queries, None).items():
+        assert np.diff(rows.indptr).max() <= 2, t  # one entry a row (two only where tied)

@@ -65,10 +65,13 @@ def fit_classic(method: str, copurchase: Edges, coview: Edges, num_products: int
 
 
 def tune(method: str, copurchase: Edges, coview: Edges, validation: Edges, num_products: int, *,
-         seed: int = 0, max_pairs: int = MAX_TUNING_PAIRS, log: Callable[[str], None] = lambda _m: None) -> Tuned:
-    """Fit ``method`` on the training edges (``copurchase``, ``coview``), choosing its values on ``validation``."""
+         seed: int = 0, max_pairs: int = MAX_TUNING_PAIRS, keep: int | None = None,
+         log: Callable[[str], None] = lambda _m: None) -> Tuned:
+    """Fit ``method`` on the training edges (``copurchase``, ``coview``), choosing its values on ``validation``.
+    ``keep``: tune the method with its propagated rows cut to ``keep`` entries (structure ``keep``), as served."""
     t0 = time.perf_counter()
     build, structures, knob_grid = CLASSICS[method]
+    structures = [{**st, "keep": keep} for st in structures] if keep else structures
     graph = TrainGraph(copurchase, coview, num_products)
     knobs = {k: v[0] for k, v in knob_grid.items()}
     if len(validation) > max_pairs:

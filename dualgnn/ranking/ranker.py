@@ -6,18 +6,21 @@ Candidates and signals: :mod:`dualgnn.ranking.candidates`; features: :mod:`dualg
 classics read the split's *training* edges only (the classics' values are tuned on its validation edges, as their
 own rows are). The ranker is *fitted on the split's validation edges*: queries are the validation sources, positives
 their validation targets, every other candidate a negative; the query's training out-neighbours are never
-candidates, exactly as the protocol filters them. Those validation edges never fed message passing or any feature
-(the GNN uses them only to choose its early-stopping epoch). The number of trees, the leaves and the prior are
-chosen on an inner split of the validation queries. Test edges are never an input; they are scored only. On a node
-split (EQ4) the ranker is fitted on that split's validation edges (cold validation products' edges), with the GNN
-trained on that split.
+candidates, exactly as the protocol filters them. Each validation edge ``u -> v`` that is one-way among the edges
+the ranker knows (training and validation) also gives a *direction pair*: a group of two rows, ``(u, v)`` above
+``(v, u)``, so the pairwise loss learns exactly what EQ3 compares. Those validation edges never fed message passing
+or any feature (the GNN uses them only to choose its early-stopping epoch). The number of trees, the leaves and the
+prior are chosen by K-fold cross-validation over the validation queries (:data:`FOLDS`). Test edges are never an
+input; they are scored only. On a node split (EQ4) the ranker is fitted on that split's validation edges (cold
+validation products' edges), with the GNN trained on that split.
 
-**Full ranking.** :meth:`RankerScorer.score` gives every candidate the model's score and every other product one
-constant strictly below any score the model can give (:func:`score_floor`, the sum of each tree's lowest leaf,
-minus 1, plus the prior's lowest value). Non-candidates therefore tie among themselves below every candidate:
-under "ties at expected rank" a target outside the candidates is placed in the middle of the non-candidates, as a
-random order would, neither ahead of a candidate nor behind the rest. ``pair_score(u, v)`` equals
-``score(u)[v]``, so EQ3 compares the same numbers.
+**Full ranking.** :meth:`RankerScorer.score` gives every candidate the model's score and every other product a
+score strictly below any score the model can give: inside ``(floor - 1, floor)``, where ``floor`` is
+:func:`score_floor` (the sum of each tree's lowest leaf, minus 1) plus the prior's lowest value, ordered by the
+GNN's score ``s_q . t_v`` (squashed by a logistic). Non-candidates therefore rank below every candidate and among
+themselves as the GNN ranks them, so a pair neither of whose directions is a candidate is still told apart by
+direction (a constant would tie the two, 0.5 under EQ3). ``pair_score(u, v)`` equals ``score(u)[v]``, so EQ3
+compares the same numbers.
 
 The model is saved in LightGBM's own text format (``booster.save_model``), never pickled.
 """
@@ -43,12 +46,16 @@ QUERY_BATCH = 1024
 PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": 0.05,
           "min_data_in_leaf": 20, "feature_fraction": 0.9, "lambdarank_truncation_level": 20,
           "num_threads": 1, "deterministic": True, "force_row_wise": True, "verbosity": -1}
-#: Tuned on the inner validation split; the number of trees by early stopping.
+#: Chosen by K-fold cross-validation over the validation queries, with the number of trees: the fold-mean NDCG@10
+#: curve's best point (each fold's curve runs until ``PATIENCE`` trees bring nothing, then holds its last value).
 #: ``prior``: the trees start from ``-prior * log(1 + rank)`` in the first classic's list (LightGBM's init score)
 #: and learn corrections to it; 0 = from scratch. On little validation data the prior keeps the classic's order.
+#: (A prior of 10, nearly the classic's order, was never chosen on music or gift cards, and is not offered.)
 GRID = tuple({"num_leaves": leaves, "prior": prior} for prior in (0.0, 1.0, 3.0) for leaves in (15, 63))
-#: At least ``MIN_TREES``: on a small inner split the early-stopping point is noisy and can stop at a handful.
-MAX_TREES, MIN_TREES, PATIENCE, INNER_SHARE = 500, 50, 40, 0.2
+#: ``FOLDS`` folds of the validation queries; the first holds the inner ones (:func:`inner_count`, ``INNER_SHARE``
+#: of them), whose out-of-fold HR@10 / MRR@10 is the reported validation figure.
+MAX_TREES, PATIENCE, FOLDS = 500, 40, 3
+INNER_SHARE = 1.0 / FOLDS
 
 
 def _lgb():
@@ -60,7 +67,8 @@ def _lgb():
 
 
 class RankerScorer(Scorer):
-    """Candidates from :func:`make_batch`, scored by ``booster``; every other product gets :func:`score_floor`."""
+    """Candidates from :func:`make_batch`, scored by ``booster``; every other product a score below ``floor`` in
+    the GNN's order (module docstring)."""
 
     name = "ranker"
     pair_score = ComboScorer.pair_score  # score(u)[v], one batch of distinct sources at a time
@@ -74,20 +82,29 @@ class RankerScorer(Scorer):
             raise ArtifactError("the ranker model was fitted on other features than these inputs give",
                                 hint="refit the ranker (its classics must be the ones it was fitted with)")
         self.floor = np.float32(score_floor(booster) - np.ceil(self.prior * np.log1p(inputs.n)))
+        # The logistic's width for the non-candidates' GNN scores: their spread on a fixed sample of pairs.
+        sample = inputs.source[:256] @ inputs.target[:4096].T
+        self.tail_scale = float(np.std(sample)) if sample.size and np.std(sample) > 0 else 1.0
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.booster.predict(x, num_threads=1) + prior_score(x, self.features, self.prior)
 
     def score(self, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.int64)
-        out = np.full((len(queries), self.num_products), self.floor, np.float32)
+        out = np.empty((len(queries), self.num_products), np.float32)
         for i in _batches(len(queries), self.num_products):
+            out[i] = self.tail(self.inputs.source[queries[i]] @ self.inputs.target.T)
             batch = make_batch(self.inputs, queries[i], self.sizes)
             if len(batch.cand_row):
                 pred = self.predict(pair_features(self.inputs, batch))
                 out[i][batch.cand_row, batch.cand_col] = np.maximum(pred, np.nextafter(self.floor, np.inf))
         return out
 
+    def tail(self, gnn: np.ndarray) -> np.ndarray:
+        """Non-candidates' scores from their GNN scores: increasing, strictly inside ``(floor - 1, floor)``."""
+        squashed = (self.floor - 1.0) + 1.0 / (1.0 + np.exp(-np.asarray(gnn, np.float64) / self.tail_scale))
+        low, high = np.nextafter(self.floor - np.float32(1), np.float32(np.inf)), np.nextafter(self.floor, -np.inf)
+        return np.clip(squashed, low, high).astype(np.float32)
 
     def ranked(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each query's candidates, best first: ``(ids, scores)`` ``(b, m)`` padded with -1 / -inf. They never hold
@@ -142,16 +159,16 @@ def _batches(num_queries: int, num_products: int) -> list[slice]:
     return [slice(i, i + step) for i in range(0, num_queries, step)]
 
 
-def training_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes):
+def training_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes, known: Edges | None = None):
     """``(X, labels, group sizes, queries, candidate recall)`` for the queries of ``edges`` (positives = their
     targets, negatives = the other candidates). Each positive ``u -> v`` that is one-way among the edges the ranker
-    knows (training and ``edges``) also adds the reversed pair ``(v, u)`` to ``u``'s group as a negative: the
-    ranker learns that a pair read backwards ranks below the pair itself, i.e. direction, from its own features.
+    knows (training, ``edges`` and ``known``: all the validation edges when ``edges`` is a fold of them) also adds
+    the reversed pair ``(v, u)`` to ``u``'s group as a negative: the ranker learns that a pair read backwards ranks
+    below the pair itself, i.e. direction, from its own features (and from :func:`direction_set`'s pairs).
     Queries with no positive among their candidates are dropped (they carry no ranking signal)."""
     n = inputs.n
     positives = np.unique(edges.src * np.int64(n) + edges.dst)
-    train = inputs.graph.a.tocoo()
-    known = np.union1d(positives, train.row.astype(np.int64) * n + train.col)
+    known = _known_keys(inputs, positives, known)
     queries = np.unique(edges.src)
     xs, ys, groups, kept = [], [], [], []
     found = 0
@@ -175,6 +192,29 @@ def training_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes):
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups), np.concatenate(kept), recall
 
 
+def direction_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes, known: Edges | None = None):
+    """``(X, labels, group sizes)`` of the direction pairs of ``edges``: for each ``u -> v`` that is one-way among
+    the edges the ranker knows (training, ``edges`` and ``known``), a group of two rows, ``(u, v)`` labelled 1 and
+    ``(v, u)`` labelled 0, candidates or not: the pairwise loss then learns exactly what EQ3 compares."""
+    n = inputs.n
+    positives = np.unique(edges.src * np.int64(n) + edges.dst)
+    known = _known_keys(inputs, positives, known)
+    u, v = positives // n, positives % n
+    one_way = ~np.isin(v * n + u, known)
+    u, v = u[one_way], v[one_way]
+    width = len(feature_names(inputs.classics))
+    x = np.stack([pair_rows(inputs, u, v, sizes), pair_rows(inputs, v, u, sizes)], axis=1).reshape(-1, width)
+    return x, np.tile(np.array([1.0, 0.0], np.float32), len(u)), np.full(len(u), 2, np.int64)
+
+
+def _known_keys(inputs: RankInputs, positives: np.ndarray, known: Edges | None) -> np.ndarray:
+    """``src * n + dst`` of every edge the ranker knows: the training graph's, ``positives``' and ``known``'s."""
+    n = inputs.n
+    train = inputs.graph.a.tocoo()
+    keys = np.union1d(positives, train.row.astype(np.int64) * n + train.col)
+    return keys if known is None else np.union1d(keys, known.src * np.int64(n) + known.dst)
+
+
 def pair_rows(inputs: RankInputs, src: np.ndarray, dst: np.ndarray, sizes: CandidateSizes) -> np.ndarray:
     """Features of the given pairs ``(src[i], dst[i])``, candidates or not, in their order."""
     out = np.zeros((len(src), len(feature_names(inputs.classics))), np.float32)
@@ -190,61 +230,86 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
                threads: int = 1, log=lambda _m: None) -> RankerScorer:
     """Fit the LambdaRank model on ``validation`` edges (module docstring); the scorer carries ``.tuning``.
 
-    A seeded ``INNER_SHARE`` of the validation queries chooses the leaves (``GRID``) and, by early stopping, the
-    number of trees; its EQ1 HR@10 / MRR@10 (all its queries, also those whose targets are no candidates) is the
-    reported validation figure. The model is then refitted on every validation query. ``threads``: LightGBM's
-    threads while fitting (its deterministic mode gives the same model for the same data and thread count)."""
+    The validation queries fall into seeded :data:`FOLDS` folds (:func:`_folds`). For each ``GRID`` point a model
+    is trained on every fold but one (its queries' candidate groups and direction pairs) and scored on the held
+    fold's candidate groups (NDCG@10 after each tree); the point and the number of trees with the best fold-mean
+    NDCG@10 are chosen. The first fold's queries are the inner ones: the model of the chosen point fitted without
+    them ranks them for the reported validation figure (EQ1 HR@10 / MRR@10 over all their pairs, also those whose
+    targets are no candidates, beside the GNN alone on the same pairs). The model is then refitted on every
+    validation query. ``threads``: LightGBM's threads while fitting (its deterministic mode gives the same model
+    for the same data and thread count)."""
     lgb = _lgb()
     t0 = time.perf_counter()
     if len(validation) == 0:
         raise DualGNNError("the ranker needs validation edges to learn from",
                            hint="use a split with a validation share, e.g. --split 0.75,0.05,0.2")
-    inner_edges = np.isin(validation.src, _inner_queries(np.unique(validation.src), seed))
-    fit_part, inner_part = validation.subset(~inner_edges), validation.subset(inner_edges)
-    x, y, group, _, recall = training_set(inputs, fit_part, sizes)
-    xi, yi, gi, _, _ = training_set(inputs, inner_part, sizes)
-    if len(group) < 1 or len(gi) < 1:
-        raise DualGNNError(f"only {len(group) + len(gi)} validation queries have a positive among their "
+    folds = _folds(np.unique(validation.src), seed)
+    parts = [validation.subset(np.isin(validation.src, f)) for f in folds]
+    groups = [training_set(inputs, part, sizes, validation) for part in parts]
+    directions = [direction_set(inputs, part, sizes, validation) for part in parts]
+    recall = sum(g[4] * len(np.unique(p.src * np.int64(inputs.n) + p.dst)) for g, p in zip(groups, parts)) / \
+        max(len(np.unique(validation.src * np.int64(inputs.n) + validation.dst)), 1)
+    if len(groups[0][2]) < 1 or sum(len(g[2]) for g in groups[1:]) < 1:
+        raise DualGNNError(f"only {sum(len(g[2]) for g in groups)} validation queries have a positive among their "
                            "candidates: too few to fit the ranker", hint="use a larger validation share")
     names = feature_names(inputs.classics)
-    min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, (len(y) + len(yi)) // 50)))
+
+    def rows(keep: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate groups and direction pairs of the folds ``keep``, stacked."""
+        chosen = [groups[k][:3] for k in keep] + [directions[k] for k in keep]
+        return tuple(np.concatenate([c[i] for c in chosen]) for i in range(3))
+
+    def dataset(data, prior: float, reference=None):
+        x, y, group = data
+        return lgb.Dataset(x, y, group=group, feature_name=names, init_score=prior_score(x, names, prior),
+                           reference=reference)
+
+    total_pairs = sum(len(g[1]) for g in groups)
+    min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, total_pairs // 50)))
     base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed, "num_threads": max(1, int(threads))}
+    held_out = [k for k in range(len(folds)) if len(groups[k][2])]
+    train_rows = {k: rows([j for j in range(len(folds)) if j != k]) for k in held_out}
     best = None
     for point in GRID:
         params, prior = _split_point(base, point)
-        train_set = lgb.Dataset(x, y, group=group, feature_name=names, init_score=prior_score(x, names, prior))
-        valid = lgb.Dataset(xi, yi, group=gi, reference=train_set, init_score=prior_score(xi, names, prior))
-        booster = lgb.train(params, train_set, MAX_TREES, valid_sets=[valid],
-                            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
-        score = float(booster.best_score["valid_0"]["ndcg@10"])
-        if best is None or score > best[0]:
-            best = (score, point, max(booster.best_iteration, MIN_TREES), booster)
-    score, point, trees, inner_model = best
+        curves = []
+        for k in held_out:
+            train_set = dataset(train_rows[k], prior)
+            valid = dataset(groups[k][:3], prior, reference=train_set)
+            record: dict = {}
+            lgb.train(params, train_set, MAX_TREES, valid_sets=[valid],
+                      callbacks=[lgb.early_stopping(PATIENCE, verbose=False), lgb.record_evaluation(record)])
+            curve = np.asarray(record["valid_0"]["ndcg@10"], np.float64)
+            curves.append(np.pad(curve, (0, MAX_TREES - len(curve)), mode="edge"))
+        curve = np.mean(curves, axis=0)
+        trees = int(np.argmax(curve)) + 1
+        if best is None or curve[trees - 1] > best[0]:
+            best = (float(curve[trees - 1]), point, trees)
+    score, point, trees = best
     params, prior = _split_point(base, point)
-    if inner_model.current_iteration() >= trees:  # the inner model cut at the chosen number of trees
-        inner_model = lgb.Booster(model_str=inner_model.model_to_string(num_iteration=trees))
-    else:
-        inner_model = lgb.train(params, lgb.Dataset(x, y, group=group, feature_name=names,
-                                                    init_score=prior_score(x, names, prior)), trees)
+    inner_model = lgb.train(params, dataset(train_rows[0], prior), trees)
+    inner_part = parts[0]
     exclude = inputs.graph.a
     stats = rank_targets(RankerScorer(inputs, inner_model, sizes, prior), inner_part.src, inner_part.dst, exclude)
     figures = {k: round(v, 4) for k, v in stats.summary((10,)).items()}
     # The GNN alone on the same queries: what the ranker must beat to be worth shipping (production.worth_shipping).
     gnn = rank_targets(EmbeddingScorer(inputs.source, inputs.target), inner_part.src, inner_part.dst, exclude)
     figures.update({f"gnn {k}": round(v, 4) for k, v in gnn.summary((10,)).items()})
-    xa, ya = np.concatenate([x, xi]), np.concatenate([y, yi])
-    booster = lgb.train(params, lgb.Dataset(xa, ya, group=np.concatenate([group, gi]), feature_name=names,
-                                            init_score=prior_score(xa, names, prior)), trees)
+    every = rows(list(range(len(folds))))
+    booster = lgb.train(params, dataset(every, prior), trees)
     scorer = RankerScorer(inputs, booster, sizes, prior)
+    queries = sum(len(g[2]) for g in groups)
     scorer.tuning = {"params": {**point, "trees": trees, "min_data_in_leaf": min_leaf, **sizes.to_dict()},
-                     "validation": {**figures, "inner NDCG@10": round(score, 4)}, "evaluations": len(GRID),
+                     "validation": {**figures, "cross-validated NDCG@10": round(score, 4)},
+                     "evaluations": len(GRID), "folds": len(held_out),
                      "seconds": round(time.perf_counter() - t0, 2), "validation_pairs": int(len(inner_part)),
-                     "inner_queries": int(len(np.unique(inner_part.src))),
-                     "validation_queries": int(len(group) + len(gi)), "pairs": int(len(y) + len(yi)),
+                     "inner_queries": int(len(folds[0])), "validation_queries": int(queries),
+                     "pairs": int(total_pairs), "direction_pairs": int(sum(len(d[2]) for d in directions)),
                      "candidate_recall": round(recall, 4)}
-    log(f"fitted the ranker in {scorer.tuning['seconds']:.1f}s on {len(group) + len(gi):,} validation queries "
-        f"({len(y) + len(yi):,} pairs, candidate recall {recall:.3f}): {point}, {trees} trees; inner validation "
-        f"HR@10 {figures['HR@10']:.3f} / MRR@10 {figures['MRR@10']:.3f}")
+    log(f"fitted the ranker in {scorer.tuning['seconds']:.1f}s on {queries:,} validation queries "
+        f"({total_pairs:,} pairs, {scorer.tuning['direction_pairs']:,} direction pairs, candidate recall "
+        f"{recall:.3f}): {point}, {trees} trees; inner validation HR@10 {figures['HR@10']:.3f} / MRR@10 "
+        f"{figures['MRR@10']:.3f}")
     return scorer
 
 
@@ -259,10 +324,14 @@ def inner_count(num_queries: int) -> int:
     return min(max(1, int(round(INNER_SHARE * num_queries))), num_queries - 1)
 
 
-def _inner_queries(queries: np.ndarray, seed: int) -> np.ndarray:
-    """A seeded :func:`inner_count` of the validation ``queries``: they choose trees and leaves."""
+def _folds(queries: np.ndarray, seed: int) -> list[np.ndarray]:
+    """The validation ``queries`` in seeded folds: the first the :func:`inner_count` inner ones, the rest split
+    evenly into at most ``FOLDS - 1`` non-empty folds (fewer when there are fewer queries)."""
+    order = np.random.default_rng([seed, 15]).permutation(queries)
     count = inner_count(len(queries))
-    return np.sort(np.random.default_rng([seed, 15]).choice(queries, count, replace=False))
+    rest = order[count:]
+    others = [np.sort(rest[k::FOLDS - 1]) for k in range(min(FOLDS - 1, len(rest)))]
+    return [np.sort(order[:count]), *others]
 
 
 def save_ranker(scorer: RankerScorer, directory: str | Path, extra: dict | None = None) -> None:

@@ -81,7 +81,7 @@ def worth_shipping(tuning: dict) -> str | None:
     return None
 
 
-def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, seed: int = 0, threads: int = 1,
+def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, seed: int = 0,
                        log: Callable[[str], None] = lambda _m: None):
     """The ranker for a model trained on ``split`` (``result``: its TrainResult): returns the fitted
     :class:`~dualgnn.ranking.ranker.RankerScorer` with ``.classic_params`` (name -> tuned values)."""
@@ -107,7 +107,7 @@ def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, s
     if len(queries) > MAX_QUERIES:
         keep = np.random.default_rng([seed, 16]).choice(queries, MAX_QUERIES, replace=False)
         validation = validation.subset(np.isin(validation.src, keep))
-    scorer = fit_ranker(inputs, validation, seed=seed, threads=threads, log=log)
+    scorer = fit_ranker(inputs, validation, seed=seed, log=log)
     scorer.classic_params = params
     return scorer
 

@@ -231,7 +231,7 @@ def pair_rows(inputs: RankInputs, src: np.ndarray, dst: np.ndarray, sizes: Candi
 
 
 def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes = CandidateSizes(), seed: int = 0,
-               threads: int = 1, log=lambda _m: None) -> RankerScorer:
+               log=lambda _m: None) -> RankerScorer:
     """Fit the LambdaRank model on ``validation`` edges (module docstring); the scorer carries ``.tuning``.
 
     The validation queries fall into seeded :data:`FOLDS` folds (:func:`_folds`). For each ``GRID`` point a model
@@ -240,8 +240,7 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
     NDCG@10 are chosen. The first fold's queries are the inner ones: the model of the chosen point fitted without
     them ranks them for the reported validation figure (EQ1 HR@10 / MRR@10 over all their pairs, also those whose
     targets are no candidates, beside the GNN alone on the same pairs). The model is then refitted on every
-    validation query. ``threads``: LightGBM's threads while fitting (its deterministic mode gives the same model
-    for the same data and thread count)."""
+    validation query."""
     lgb = _lgb()
     t0 = time.perf_counter()
     if len(validation) == 0:
@@ -272,7 +271,7 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
 
     total_pairs = sum(len(g[1]) for g in groups)
     min_leaf = int(min(PARAMS["min_data_in_leaf"], max(1, total_pairs // 50)))
-    base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed, "num_threads": max(1, int(threads))}
+    base = {**PARAMS, "min_data_in_leaf": min_leaf, "seed": seed}
     held_out = [k for k in range(len(folds)) if len(groups[k][2])]
     train_rows = {k: rows([j for j in range(len(folds)) if j != k]) for k in held_out}
     best = None

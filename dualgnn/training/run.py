@@ -124,10 +124,7 @@ def _fit_ranker(req: TrainRequest, graph, features, split: Split, result, say) -
     why_not, tuning = too_few_queries(split.val_copurchase), {}
     if why_not is None:
         try:
-            import torch
-
-            ranker = fit_shipped_ranker(graph, features, split, result, seed=result.config.seed,
-                                        threads=torch.get_num_threads(), log=say)
+            ranker = fit_shipped_ranker(graph, features, split, result, seed=result.config.seed, log=say)
         except DualGNNError as exc:  # e.g. no validation query has a positive among its candidates
             why_not = f"it could not be fitted: {exc.message}"
         else:

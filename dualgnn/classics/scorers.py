@@ -172,11 +172,7 @@ class Factored:
         cancel.eliminate_zeros()
         out = sp.csr_matrix(y - cancel)
         if cancel.nnz:  # entries the diagonal alone made: rounding residue -> exactly 0
-            out.sort_indices()
-            cancel.sort_indices()
-            n = self.shape[1]
-            keys = np.repeat(np.arange(out.shape[0], dtype=np.int64), np.diff(out.indptr)) * n + out.indices
-            ckeys = np.repeat(np.arange(cancel.shape[0], dtype=np.int64), np.diff(cancel.indptr)) * n + cancel.indices
+            keys, ckeys = entry_keys(out), entry_keys(cancel)
             pos = np.searchsorted(keys, ckeys)
             hit = pos < len(keys)
             pos, ckeys, cdata = pos[hit], ckeys[hit], cancel.data[hit]
@@ -339,6 +335,13 @@ def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     rank[order] = np.arange(len(order)) - m.indptr[rows[order]]
     keep = rank < k
     return sp.csr_matrix((m.data[keep].astype(np.float32), (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+def entry_keys(m: sp.csr_matrix) -> np.ndarray:
+    """``row * columns + column`` of ``m``'s stored entries, sorted (rows in order, columns sorted within each;
+    sorts ``m``'s indices in place)."""
+    m.sort_indices()
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * np.int64(m.shape[1]) + m.indices
 
 
 def keep_best(m: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph, keep_best
+from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph, entry_keys, keep_best
 from dualgnn.graph import Edges
 from dualgnn.metrics import RankStats, rank_targets
 from dualgnn.scoring import adjacency
@@ -190,7 +190,7 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
     n, q = scorer.num_products, len(qs)
     filtered = sp.csr_matrix(exclude[qs], dtype=np.float32) + sp.csr_matrix(
         (np.ones(q, np.float32), (np.arange(q), qs)), shape=(q, n))
-    filtered = _keys(filtered.tocsr(), n)
+    filtered = entry_keys(filtered.tocsr())
     normalised, picked = {}, [targets]
     for t in terms:
         m = sp.csr_matrix(rows[t], dtype=np.float32)
@@ -198,11 +198,11 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
         if scorer.normalise and m.nnz:
             peak = np.asarray(m.max(axis=1).todense()).ravel()
             m = sp.csr_matrix(sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ m, dtype=np.float32)
-        keys = _keys(m, n)
+        keys = entry_keys(m)
         normalised[t] = (keys, m.data)
         allowed = ~_member(keys, filtered)
         kept = sp.csr_matrix((m.data[allowed], (keys[allowed] // n, keys[allowed] % n)), shape=(q, n))
-        picked.append(_keys(keep_best(kept, depth), n))
+        picked.append(entry_keys(keep_best(kept, depth)))
     head = np.unique(np.concatenate(picked))
     head = head[~_member(head, filtered)]
     row = head // n
@@ -227,9 +227,3 @@ def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
         return np.zeros(len(keys), bool)
     pos = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
     return sorted_set[pos] == keys
-
-
-def _keys(m: sp.csr_matrix, n: int) -> np.ndarray:
-    """``row * n + column`` of ``m``'s stored entries, sorted (rows in order, columns sorted within each)."""
-    m.sort_indices()
-    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * np.int64(n) + m.indices

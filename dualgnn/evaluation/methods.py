@@ -91,22 +91,34 @@ def _classic_scorer(method: str, ctx: MethodContext) -> Scorer:
     """Tune ``method`` on the tuning split's validation edges once, then fit it on ``ctx.split``'s training edges.
 
     The scorer carries its tuning record as ``.tuning`` (values, validation HR@10 / MRR@10, seconds)."""
-    from dualgnn.classics.tuning import fit_classic, tune
+    from dualgnn.classics.tuning import fit_classic
 
-    split, n = ctx.split, ctx.graph.num_products
-    if method not in ctx.tuned:
-        on = ctx.tuning_split or split
-        tuned = tune(method, on.train_copurchase, on.train_coview, on.val_copurchase, n, seed=ctx.seed, log=ctx.log)
-        ctx.tuned[method] = {**tuned.describe(), "tuned_on": f"{on.settings.kind} split validation edges"}
-        ctx.log(f"tuned {method} in {tuned.seconds:.1f}s on {tuned.pairs:,} validation pairs: "
-                f"{format_params(tuned.params)}")
-        if on is split:
-            tuned.scorer.tuning = ctx.tuned[method]
-            return tuned.scorer
-    record = ctx.tuned[method]
-    scorer = fit_classic(method, split.train_copurchase, split.train_coview, n, record["params"])
+    record, fitted = _tuned(method, ctx)
+    if fitted is not None:
+        return fitted
+    scorer = fit_classic(method, ctx.split.train_copurchase, ctx.split.train_coview, ctx.graph.num_products,
+                         record["params"])
     scorer.tuning = record
     return scorer
+
+
+def _tuned(method: str, ctx: MethodContext) -> tuple[dict, Scorer | None]:
+    """``method``'s tuning record (tuned on the tuning split's validation edges the first time it is asked for),
+    with the tuned scorer when that tuning just ran on ``ctx.split`` itself (else None: fit it where needed)."""
+    from dualgnn.classics.tuning import tune
+
+    if method in ctx.tuned:
+        return ctx.tuned[method], None
+    on = ctx.tuning_split or ctx.split
+    tuned = tune(method, on.train_copurchase, on.train_coview, on.val_copurchase, ctx.graph.num_products,
+                 seed=ctx.seed, log=ctx.log)
+    ctx.tuned[method] = {**tuned.describe(), "tuned_on": f"{on.settings.kind} split validation edges"}
+    ctx.log(f"tuned {method} in {tuned.seconds:.1f}s on {tuned.pairs:,} validation pairs: "
+            f"{format_params(tuned.params)}")
+    if on is not ctx.split:
+        return ctx.tuned[method], None
+    tuned.scorer.tuning = ctx.tuned[method]
+    return ctx.tuned[method], tuned.scorer
 
 
 def format_params(params: dict) -> str:
@@ -127,14 +139,13 @@ def _ranker_scorer(ctx: MethodContext) -> Scorer:
     reused = "dualgnn" in ctx.embeddings
     source, target = _gnn_embeddings("dualgnn", ctx)
     t0 = time.perf_counter()
-    tuned = {m: _classic_scorer(m, ctx) for m in RANKER_CLASSICS}
-    classics = ranker_classics(ctx.split.train_copurchase, ctx.split.train_coview, ctx.graph.num_products,
-                               {m: c.tuning["params"] for m, c in tuned.items()})
+    params = {m: _tuned(m, ctx)[0]["params"] for m in RANKER_CLASSICS}  # the rows' values, fitted here cut
+    classics = ranker_classics(ctx.split.train_copurchase, ctx.split.train_coview, ctx.graph.num_products, params)
     inputs = RankInputs.from_split(ctx.split, ctx.graph.num_products, source, target, classics, ctx.features)
     scorer = fit_ranker(inputs, ctx.split.val_copurchase, seed=ctx.seed, log=ctx.log)
     scorer.tuning.update(seconds=round(time.perf_counter() - t0, 2), per_split=True,
                          gnn="the dualgnn row's, reused" if reused else "trained for this row (no dualgnn row yet)",
-                         classics={m: c.tuning["params"] for m, c in tuned.items()},
+                         classics=params,
                          tuned_on=f"{ctx.split.settings.kind} split validation edges")
     return scorer
 

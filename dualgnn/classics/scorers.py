@@ -79,15 +79,16 @@ class ComboScorer(Scorer):
         entries, which is what the second stage reads (never a dense row per query)."""
         queries = np.asarray(queries, np.int64)
         weights = {t: w for t, w in self.term_weights(self.knobs).items() if w}
-        out = sp.csr_matrix((len(queries), self.num_products), dtype=np.float32)
+        terms = []
         for t, m in self.sparse_terms(queries, set(weights)).items():
             if t not in weights:
                 continue
-            if self.normalise:
-                peak = np.asarray(m.max(axis=1).todense()).ravel() if m.nnz else np.zeros(m.shape[0])
-                m = sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ m
-            out = out + weights[t] * m
-        return sp.csr_matrix(out, dtype=np.float32)
+            scale = np.full(m.shape[0], weights[t], np.float64)
+            if self.normalise and m.nnz:
+                peak = np.asarray(m.max(axis=1).todense()).ravel()
+                scale /= np.where(peak > 0, peak, 1.0)
+            terms.append((scale, m))
+        return sparse_sum(terms, (len(queries), self.num_products))
 
     def term_weights(self, knobs: dict) -> dict[str, float]:
         return {t: float(w) for t, w in knobs.items()}
@@ -189,9 +190,18 @@ class Factored:
         """``W`` with each row cut to its ``keep`` largest entries (:func:`keep_best`), formed a row block at a
         time: the sparse item-item model of the classic recipe (RP3beta's top-k neighbours)."""
         n = self.shape[0]
-        parts = [keep_best(self.propagate(sp.identity(n, format="csr")[i:i + block]), keep)
-                 for i in range(0, n, block)]
+        parts = [keep_best(self.rows(i, min(i + block, n)), keep) for i in range(0, n, block)]
         return sp.csr_matrix(sp.vstack(parts), dtype=np.float32)
+
+    def rows(self, start: int, stop: int) -> sp.csr_matrix:
+        """Rows ``start:stop`` of ``W``: :meth:`propagate` of those one-hot rows, where the zeroed diagonal is
+        just the entry ``(i, i)`` (set to zero, not subtracted: the same matrix, a tenth of the time)."""
+        y = sp.csr_matrix(self.left[start:stop] @ self.right)
+        y.data *= self.scale[y.indices]
+        row = np.repeat(np.arange(start, stop), np.diff(y.indptr))
+        y.data[y.indices == row] = 0.0
+        y.eliminate_zeros()
+        return sp.csr_matrix(y, dtype=np.float32)
 
 
 class PageRankScorer(ComboScorer):
@@ -328,13 +338,38 @@ def _zero_diagonal(m: sp.csr_matrix) -> sp.csr_matrix:
 
 def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest entries of each row (ties by lower column)."""
-    m.sort_indices()
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    order = np.lexsort((m.indices, -m.data, rows))
+    m.sum_duplicates()  # rows' columns sorted: a stable sort then breaks ties by lower column
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    order = np.argsort((rows << 32) | (np.int64(0xFFFFFFFF) - value_order(m.data)), kind="stable")
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order)) - m.indptr[rows[order]]
     keep = rank < k
     return sp.csr_matrix((m.data[keep].astype(np.float32), (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+def sparse_sum(terms, shape: tuple[int, int]) -> sp.csr_matrix:
+    """``sum_t diag(scale_t) m_t`` of sparse ``(scale, m)`` terms (``scale``: a weight per row) as one float32 CSR
+    matrix in canonical form: every term's entries concatenated, then summed per cell in one pass (adding the
+    terms two at a time merges the growing sum again for each)."""
+    rows, cols, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    for scale, m in terms:
+        m = sp.csr_matrix(m)
+        r = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        rows.append(r)
+        cols.append(m.indices.astype(np.int64))
+        vals.append((m.data * np.asarray(scale, np.float64)[r]).astype(np.float32))
+    out = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape,
+                        dtype=np.float32)
+    out.sum_duplicates()
+    return out
+
+
+def value_order(values: np.ndarray) -> np.ndarray:
+    """float32 ``values`` as non-negative int64 in the same order (equal values equal, -0.0 as 0.0): one integer
+    sort key for (row, value) pairs, ``row << 32 | value_order``. NaN is not ordered."""
+    bits = (np.asarray(values, np.float32) + np.float32(0.0)).view(np.int32)
+    bits = bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))  # negatives: reverse their magnitude's order
+    return bits.view(np.uint32).astype(np.int64) ^ np.int64(1 << 31)
 
 
 def entry_keys(m: sp.csr_matrix) -> np.ndarray:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import TrainGraph, top_per_row
+from dualgnn.classics.scorers import TrainGraph, sparse_sum, top_per_row, value_order
 from dualgnn.split import Split
 
 #: Two-hop path types: name -> (first hop, second hop) over the matrices ``a``, ``at``, ``c``.
@@ -153,9 +153,11 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     first = {name: m[queries] for name, m in mats.items()}
     raw = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
     raw.update({name: first[mat] for name, mat in LINKS.items()})
-    raw["paths"] = sum(raw.values(), sp.csr_matrix((b, n), dtype=np.float32))
+    raw["paths"] = sparse_sum([(np.ones(b), m) for m in raw.values()], (b, n))
     raw.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
     raw = {name: sp.csr_matrix(m, dtype=np.float32) for name, m in raw.items()}
+    for m in raw.values():
+        m.sum_duplicates()  # sorted columns: :func:`_gather` looks pairs up by binary search
     # Retrieval and ranks see only what a query may be recommended; a pair's own value is read from ``raw``.
     allowed = {name: _allowed(inputs, queries, raw[name].copy()) for name in ("paths", *inputs.classics)}
     gnn_ids, gnn_scores = inputs.gnn_top(queries, max(sizes.gnn_k, 1))
@@ -210,10 +212,14 @@ def _candidates(inputs: RankInputs, queries: np.ndarray, rows: dict, gnn_ids: np
 
 
 def _gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``m[rows[i], cols[i]]`` for every pair, 0 where ``m`` has no entry."""
-    if len(rows) == 0:
-        return np.zeros(0, np.float32)
-    return np.asarray(m[rows, cols], np.float32).ravel()
+    """``m[rows[i], cols[i]]`` for every pair, 0 where ``m`` has no entry (``m`` in canonical form: a binary search
+    of its sorted ``row * n + column`` keys, where scipy would scan a long row for each of a few pairs)."""
+    if len(rows) == 0 or m.nnz == 0:
+        return np.zeros(len(rows), np.float32)
+    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * np.int64(m.shape[1]) + m.indices
+    look = np.asarray(rows, np.int64) * np.int64(m.shape[1]) + cols
+    pos = np.minimum(np.searchsorted(keys, look), len(keys) - 1)
+    return np.where(keys[pos] == look, m.data[pos], 0.0).astype(np.float32)
 
 
 def _rowdot(left: np.ndarray, i: np.ndarray, right: np.ndarray, j: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
@@ -225,14 +231,13 @@ def _rowdot(left: np.ndarray, i: np.ndarray, right: np.ndarray, j: np.ndarray, c
 
 def _rank_in_rows(m: sp.csr_matrix, cand_row: np.ndarray, values: np.ndarray) -> np.ndarray:
     """How many entries of row ``cand_row[i]`` of ``m`` are strictly above ``values[i]`` (every product missing
-    from the row scores 0, below any entry, as the values are non-negative). Vectorised: each value becomes its
-    integer rank among all values, so (row, value) pairs sort as one int64 key."""
+    from the row scores 0, below any entry, as the values are non-negative). Vectorised: (row, value) pairs sort
+    as one int64 key (:func:`~dualgnn.classics.scorers.value_order`)."""
     entry_row = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    levels, inverse = np.unique(np.concatenate([m.data, values]), return_inverse=True)
-    width = np.int64(len(levels) + 1)
-    entry_key = np.sort(entry_row * width + inverse[:len(m.data)])
-    cand_key = cand_row * width + inverse[len(m.data):]
-    above = np.searchsorted(entry_key, (cand_row + 1) * width) - np.searchsorted(entry_key, cand_key, side="right")
+    entry_key = np.sort((entry_row << 32) | value_order(m.data))
+    cand_row = np.asarray(cand_row, np.int64)
+    cand_key = (cand_row << 32) | value_order(values)
+    above = np.searchsorted(entry_key, (cand_row + 1) << 32) - np.searchsorted(entry_key, cand_key, side="right")
     return above.astype(np.float32)
 
 

@@ -128,6 +128,22 @@ def test_batch_equals_single(fitted):
     np.testing.assert_array_equal(ids_b, ids_s)
 
 
+def test_threads_rank_batches_as_one_thread_does(fitted, monkeypatch):
+    """The export ranks query batches on several threads: the same lists, in the same order, as one thread."""
+    import dualgnn.ranking.ranker as ranker_module
+
+    ranker = fitted[0]
+    monkeypatch.setattr(ranker_module, "QUERY_BATCH", 7)  # 80 queries -> 12 batches
+    q = np.random.default_rng(3).permutation(ranker.num_products)
+    monkeypatch.setattr(ranker.inputs, "threads", 1)
+    one = ranker.ranked(q)
+    monkeypatch.setattr(ranker.inputs, "threads", 3)
+    three = ranker.ranked(q)
+    assert one[0].shape[0] == len(q) and (one[0][:, 0] >= 0).all()
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[1], three[1])
+
+
 def test_ranker_on_cold_products(world):
     """A node split: cold queries have no paths, yet the ranker scores candidates from the GNN and metadata."""
     graph, feats, *_ = world

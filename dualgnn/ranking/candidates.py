@@ -81,6 +81,15 @@ class RankInputs:
     def n(self) -> int:
         return self.graph.n
 
+    def warm(self, sizes: "CandidateSizes") -> None:
+        """Build every lazily cached table now (degrees, link keys, the GNN's index, the popular list): threads
+        then only read."""
+        self.in_degree(), self.out_degree(), self.linked(np.zeros(1, np.int64), np.zeros(1, np.int64))
+        if self.n:
+            self.gnn_top(np.zeros(1, np.int64), 1)
+        if sizes.popular_k:
+            self.popular(sizes.popular_k)
+
     def in_degree(self) -> np.ndarray:
         if "indeg" not in self._cache:
             self._cache["indeg"] = np.asarray(self.graph.a.sum(axis=0)).ravel().astype(np.float32)

@@ -28,7 +28,9 @@ The model is saved in LightGBM's own text format (``booster.save_model``), never
 from __future__ import annotations
 
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -111,27 +113,39 @@ class RankerScorer(Scorer):
 
     def ranked(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each query's candidates, best first: ``(ids, scores)`` ``(b, m)`` padded with -1 / -inf. They never hold
-        the query's out-neighbours: the ranker predicts the co-purchases its graph does not know yet."""
+        the query's out-neighbours: the ranker predicts the co-purchases its graph does not know yet.
+
+        Query batches run on ``inputs.threads`` threads (0: every core): a batch's work is sparse products,
+        sorts, the index search and the trees' predictions, which all release the GIL, and batches share nothing
+        but read-only inputs (warmed first). The lists do not depend on the number of threads."""
         queries = np.asarray(queries, np.int64)
-        parts = []
-        for i in _batches(len(queries), 0):
-            batch = make_batch(self.inputs, queries[i], self.sizes)
-            pred = self.predict(pair_features(self.inputs, batch)) if len(batch.cand_row) else np.zeros(0)
-            order = np.lexsort((-pred, batch.cand_row))
-            sizes = batch.group_sizes()
-            width = int(sizes.max()) if len(sizes) else 0
-            ids = np.full((len(batch.queries), width), -1, np.int64)
-            scores = np.full((len(batch.queries), width), -np.inf, np.float32)
-            slot = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            ids[batch.cand_row[order], slot] = batch.cand_col[order]
-            scores[batch.cand_row[order], slot] = pred[order]
-            parts.append((ids, scores))
+        batches = _batches(len(queries), 0)
+        workers = min(len(batches), self.inputs.threads or (os.cpu_count() or 1))
+        if workers > 1:
+            self.inputs.warm(self.sizes)
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(lambda i: self._ranked_batch(queries[i]), batches))
+        else:
+            parts = [self._ranked_batch(queries[i]) for i in batches]
         width = max((p[0].shape[1] for p in parts), default=0)
         pad = [(np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1),
                 np.pad(s, ((0, 0), (0, width - s.shape[1])), constant_values=-np.inf)) for a, s in parts]
         if not pad:
             return np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32)
         return np.concatenate([a for a, _ in pad]), np.concatenate([s for _, s in pad])
+
+    def _ranked_batch(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = make_batch(self.inputs, queries, self.sizes)
+        pred = self.predict(pair_features(self.inputs, batch)) if len(batch.cand_row) else np.zeros(0)
+        order = np.lexsort((-pred, batch.cand_row))
+        sizes = batch.group_sizes()
+        width = int(sizes.max()) if len(sizes) else 0
+        ids = np.full((len(batch.queries), width), -1, np.int64)
+        scores = np.full((len(batch.queries), width), -np.inf, np.float32)
+        slot = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        ids[batch.cand_row[order], slot] = batch.cand_col[order]
+        scores[batch.cand_row[order], slot] = pred[order]
+        return ids, scores
 
 
 def prior_score(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:

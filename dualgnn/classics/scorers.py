@@ -348,18 +348,23 @@ def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def sparse_sum(terms, shape: tuple[int, int]) -> sp.csr_matrix:
-    """``sum_t diag(scale_t) m_t`` of sparse ``(scale, m)`` terms (``scale``: a weight per row) as one float32 CSR
-    matrix in canonical form: every term's entries concatenated, then summed per cell in one pass (adding the
-    terms two at a time merges the growing sum again for each)."""
-    rows, cols, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    """``sum_t diag(scale_t) m_t`` of sparse ``(scale, m)`` terms (``scale``: a weight per row, None for 1; a
+    float32 term with None is put in canonical form in place) as one float32 CSR
+    matrix in canonical form. Each term is put in canonical form once (scipy would sort a product's rows again
+    for every addition it takes part in) and the terms are added pairwise, as a tree: the sum of nine path
+    matrices is merged about three times over, not nine."""
+    parts = []
     for scale, m in terms:
-        m = sp.csr_matrix(m)
-        r = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-        rows.append(r)
-        cols.append(m.indices.astype(np.int64))
-        vals.append((m.data * np.asarray(scale, np.float64)[r]).astype(np.float32))
-    out = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape,
-                        dtype=np.float32)
+        m = sp.csr_matrix(m, dtype=np.float32, copy=scale is not None)
+        m.sum_duplicates()
+        if scale is not None:
+            m.data *= np.repeat(np.asarray(scale, np.float32), np.diff(m.indptr))
+        parts.append(m)
+    if not parts:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    while len(parts) > 1:
+        parts = [parts[i] + parts[i + 1] if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+    out = sp.csr_matrix(parts[0], dtype=np.float32)
     out.sum_duplicates()
     return out
 

@@ -164,11 +164,10 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     first = {name: m[queries] for name, m in mats.items()}
     raw = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
     raw.update({name: first[mat] for name, mat in LINKS.items()})
-    raw["paths"] = sparse_sum([(np.ones(b), m) for m in raw.values()], (b, n))
-    raw.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
     raw = {name: sp.csr_matrix(m, dtype=np.float32) for name, m in raw.items()}
-    for m in raw.values():
-        m.sum_duplicates()  # sorted columns: :func:`_gather` looks pairs up by binary search
+    # Canonical form (sorted columns): :func:`_gather` looks pairs up by binary search, and sums merge.
+    raw["paths"] = sparse_sum([(None, m) for m in raw.values()], (b, n))
+    raw.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
     # Retrieval and ranks see only what a query may be recommended; a pair's own value is read from ``raw``.
     allowed = {name: _allowed(inputs, queries, raw[name].copy()) for name in ("paths", *inputs.classics)}
     gnn_ids, gnn_scores = inputs.gnn_top(queries, max(sizes.gnn_k, 1))

@@ -155,6 +155,21 @@ def test_ranker_on_cold_products(world):
     batch = make_batch(ranker.inputs, cold, ranker.sizes)
     assert (batch.signals["paths"] == 0).all() and (batch.group_sizes() > 0).all()
     assert np.isfinite(ranker.score(cold)).all()
+    # A cold query's candidates hold the most bought products (it has no path or classic candidates); a warm
+    # query's hold only its sources' tops.
+    inputs, tiny = ranker.inputs, CandidateSizes(gnn_k=1, classic_k=1, graph_k=1, popular_k=5)
+    popular = inputs.popular(5)
+    warm = np.setdiff1d(np.arange(graph.num_products), cold)[:20]
+    for q in (cold[:10], warm):
+        batch = make_batch(inputs, q, tiny)
+        for row in range(len(q)):
+            got = batch.cand_col[batch.cand_row == row]
+            wanted = popular[~inputs.linked(np.full(len(popular), q[row]), popular)]
+            if inputs.isolated(q[row:row + 1])[0]:
+                assert np.isin(wanted, got).all()
+            else:
+                assert len(got) <= 3
+    assert inputs.isolated(cold).all() and not inputs.isolated(warm).any()
 
 
 def test_a_ranker_ships_only_when_enough_queries_show_it_beats_the_gnn():

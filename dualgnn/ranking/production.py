@@ -24,10 +24,10 @@ from dualgnn.graph import ProductGraph
 from dualgnn.ranking.candidates import RankInputs
 from dualgnn.split import Split, whole_graph
 
-#: The tuned classics the ranker reads; the first retrieves candidates. PageRank is not among them: beside RP3beta
-#: and the path counts it changed nothing (seed 0, same GNN vectors: music HR@10 / MRR@10 0.633 / 0.324 with it,
-#: 0.633 / 0.322 without; gift cards 0.705 / 0.284 both), and its rows were the export's largest cost (a
-#: four-step propagation per query, 1.8 ms at 100k products even cut to 200 entries a step).
+#: The tuned classics the ranker reads; the first retrieves candidates. PageRank is not among them: on music's
+#: validation pairs (seed 0, out of fold) the ranker scored HR@10 / MRR@10 0.627 / 0.322 with it and 0.615 / 0.322
+#: without (100 candidates a source; a pair is 0.0014 and runs spread wider), gift cards' were level, and its
+#: four-step rows were the export's largest cost (1.8 ms a query at 100k products even cut to 200 entries a step).
 RANKER_CLASSICS = ("rp3beta",)
 #: Entries each row of the ranker's classics keeps (RP3beta's neighbours per product): whole profile rows cost
 #: 11 ms a query at 100k products, and the ranker reads a classic's top ``classic_k`` and its scores at its

@@ -82,9 +82,10 @@ def worth_shipping(tuning: dict) -> str | None:
 
 
 def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, seed: int = 0,
-                       log: Callable[[str], None] = lambda _m: None):
-    """The ranker for a model trained on ``split`` (``result``: its TrainResult): returns the fitted
-    :class:`~dualgnn.ranking.ranker.RankerScorer` with ``.classic_params`` (name -> tuned values)."""
+                       params: dict | None = None, log: Callable[[str], None] = lambda _m: None):
+    """The ranker for a model trained on ``split`` (``result``: its TrainResult, or anything with its ``model``
+    and ``config``): returns the fitted :class:`~dualgnn.ranking.ranker.RankerScorer` with ``.classic_params``
+    (name -> tuned values). ``params``: the classics' values, given instead of tuned on the split."""
     from dualgnn.classics.tuning import tune
     from dualgnn.model.embed import embed_all, training_graph
     from dualgnn.model.inputs import NodeInputs
@@ -94,8 +95,11 @@ def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, s
     cold = np.asarray(split.cold, np.int64) if split.settings.kind == "node" else None
     source, target = embed_all(result.model, training_graph(graph, split, result.config),
                                NodeInputs.from_features(features), cold)
-    params = {}
+    given, params = params, {}
     for name in RANKER_CLASSICS:
+        if given is not None:
+            params[name] = given[name]
+            continue
         tuned = tune(name, split.train_copurchase, split.train_coview, split.val_copurchase, n, seed=seed, log=log)
         params[name] = tuned.params
         log(f"tuned {name} on {tuned.pairs:,} validation pairs in {tuned.seconds:.1f}s")

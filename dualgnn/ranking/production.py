@@ -25,8 +25,9 @@ from dualgnn.ranking.candidates import RankInputs
 from dualgnn.split import Split, whole_graph
 
 #: The tuned classics the ranker reads; the first retrieves candidates. PageRank is not among them: on music's
-#: validation pairs (seed 0, out of fold) the ranker scored HR@10 / MRR@10 0.627 / 0.322 with it and 0.615 / 0.322
-#: without (100 candidates a source; a pair is 0.0014 and runs spread wider), gift cards' were level, and its
+#: validation pairs (out of fold, seeds 0 and 1) the ranker scored HR@10 / MRR@10 0.627 / 0.322 and 0.656 / 0.338
+#: with it (100 candidates a source), 0.622 / 0.330 and 0.656 / 0.336 without it at 50 a source (a pair is
+#: 0.0014), gift cards' were level, and its
 #: four-step rows were the export's largest cost (1.8 ms a query at 100k products even cut to 200 entries a step).
 RANKER_CLASSICS = ("rp3beta",)
 #: Entries each row of the ranker's classics keeps (RP3beta's neighbours per product): whole profile rows cost

@@ -58,7 +58,7 @@ def main() -> None:
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(args.model, tmp)
-    save_shipped_ranker(ranker, tmp)
+    save_shipped_ranker(ranker, tmp, graph)
     manifest = json.loads((tmp / "manifest.json").read_text())
     reason = worth_shipping(ranker.tuning)
     manifest["training"]["ranker"] = {"shipped": reason is None, **({"reason": reason} if reason else {}),

@@ -49,7 +49,7 @@ def refresh_command(
                    training=training,
                    extra=[lambda d: whole_graph(graph).save(d / "split.npz"),
                           lambda d: write_catalog(d, graph, refreshed.features),
-                          lambda d: copy_shipped_ranker(model, d)])
+                          lambda d: copy_shipped_ranker(model, d, graph)])
     if quiet:
         return
     table = Table(title=f"refreshed {model} -> {out}", show_header=False)

@@ -55,6 +55,7 @@ def test_train_writes_a_model_that_recommends_cases_after_phones_not_back(traine
     co-purchases: after a phone its accessories, after a case never a phone."""
     assert (trained / "model" / "training_curve.png").stat().st_size > 1000
     assert (trained / "model" / "ranker.txt").exists() and not (trained / "model-eval" / "ranker.txt").exists()
+    assert (trained / "model" / "ranker-classics.npz").exists()  # formed once, read by every recommend
     out = trained / "recs.csv"
     dualgnn("recommend", trained / "graph", "--model", trained / "model", "--product", PHONE, "--product", CASE,
             "-k", "10", "--out", out, *ranking)
@@ -122,6 +123,10 @@ def test_refresh_keeps_the_models_ranker_and_recommends_with_it(trained):
     out = trained / "model-refreshed"
     dualgnn("refresh", trained / "graph", "--model", trained / "model", "--out", out, "--quiet")
     assert (out / "ranker.txt").read_bytes() == (trained / "model" / "ranker.txt").read_bytes()
+    from dualgnn.artifacts import load_graph
+    from dualgnn.ranking.production import read_served_classics
+
+    assert set(read_served_classics(load_graph(trained / "graph"), out)) == {"rp3beta"}
     recs = trained / "refreshed.csv"
     dualgnn("recommend", trained / "graph", "--model", out, "--product", PHONE, "-k", "5", "--out", recs)
     products = pd.read_csv(SAMPLE / "products.csv.gz", dtype=str).set_index("product_id")

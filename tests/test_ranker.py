@@ -197,3 +197,24 @@ def test_a_shop_too_small_to_judge_a_ranker_is_told_so_before_fitting_one():
     assert too_few_queries(validation(enough)) is None
     assert "fewer than" in too_few_queries(validation(enough - 5))
     assert "fewer than" in too_few_queries(validation(1))  # one source: no inner query at all
+
+
+def test_served_classics_are_formed_once_and_read_only_for_their_own_edges(world, tmp_path):
+    """train writes the classics formed over every edge; recommend reads them instead of forming them again, and
+    forms them again for a graph whose edges changed (a refresh)."""
+    from dualgnn.ranking.production import SERVED_CLASSICS, ranker_classics, read_served_classics, save_served_classics
+
+    graph = world[0]
+    n = graph.num_products
+    params = {"rp3beta": {"structure": {"beta": 0.5, "cv": 0.5},
+                          "knobs": {"self": 0.5, "out": 1.0, "in": 0.0, "coview": 1.0, "rev": 4.0, "cv": 0.25}}}
+    save_served_classics(graph, params, tmp_path)
+    assert (tmp_path / SERVED_CLASSICS).is_file()
+    saved = read_served_classics(graph, tmp_path)
+    assert set(saved) == {"rp3beta"}
+    formed = ranker_classics(graph.copurchase, graph.coview, n, params)["rp3beta"]
+    read = ranker_classics(graph.copurchase, graph.coview, n, params, saved=saved)["rp3beta"]
+    q = np.arange(n)
+    assert (formed.sparse_score(q) != read.sparse_score(q)).nnz == 0 and formed.sparse_score(q).nnz > 0
+    fewer = replace(graph, copurchase=graph.copurchase.subset(np.arange(len(graph.copurchase)) % 2 == 0))
+    assert read_served_classics(fewer, tmp_path) == {}

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from dualgnn.errors import ArtifactError
 from dualgnn.graph import ProductGraph
@@ -43,14 +44,70 @@ MAX_QUERIES = 3_000
 MIN_INNER_QUERIES = 50
 
 
-def ranker_classics(copurchase, coview, num_products: int, params: dict) -> dict:
+def ranker_classics(copurchase, coview, num_products: int, params: dict, saved: dict | None = None) -> dict:
     """The ranker's classics (name -> scorer, in ``params``' order) fitted on these edges with their tuned values,
-    their propagated rows cut to :data:`CLASSIC_KEEP` entries: the same in ``evaluate``, ``train`` and serving."""
+    their propagated rows cut to :data:`CLASSIC_KEEP` entries: the same in ``evaluate``, ``train`` and serving.
+    ``saved``: name -> item-item matrix already formed on these edges (:func:`save_served_classics`)."""
+    from dualgnn.classics.scorers import ProfileScorer, TrainGraph
     from dualgnn.classics.tuning import fit_classic
 
-    return {name: fit_classic(name, copurchase, coview, num_products,
-                              {**p, "structure": {**p["structure"], "keep": CLASSIC_KEEP}})
-            for name, p in params.items()}
+    out, graph = {}, None
+    for name, p in params.items():
+        cut = {**p, "structure": {**p["structure"], "keep": CLASSIC_KEEP}}
+        if saved and name in saved:
+            graph = graph or TrainGraph(copurchase, coview, num_products)
+            out[name] = ProfileScorer(graph, cut["structure"], cut["knobs"], saved[name])
+            out[name].name = name
+        else:
+            out[name] = fit_classic(name, copurchase, coview, num_products, cut)
+    return out
+
+
+#: The served classics' item-item matrices (RP3beta's 200 best neighbours per product over every edge), formed once
+#: by ``train`` instead of at every start of ``recommend`` / ``serve`` (at 100k products about a minute; at a
+#: million, tens of minutes). Keyed by a hash of the graph's edges: a refreshed graph forms them again.
+SERVED_CLASSICS = "ranker-classics.npz"
+
+
+def edges_key(graph: ProductGraph) -> str:
+    """A short hash of the graph's size and every co-purchase and co-view edge with its weight."""
+    import hashlib
+
+    h = hashlib.sha256(str(graph.num_products).encode())
+    for edges in (graph.copurchase, graph.coview):
+        for part in (edges.src, edges.dst, edges.weight):
+            h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_served_classics(graph: ProductGraph, params: dict, directory: Path) -> None:
+    """Form the ranker's classics over every edge of ``graph`` and write those with a sparse item-item matrix to
+    :data:`SERVED_CLASSICS` (npz: CSR arrays, the edges' key)."""
+    from dualgnn.artifacts import write_npz
+
+    classics = ranker_classics(graph.copurchase, graph.coview, graph.num_products, params)
+    arrays = {"edges_key": np.array(edges_key(graph))}
+    for name, scorer in classics.items():
+        m = getattr(scorer, "item_item", None)
+        if isinstance(m, sp.csr_matrix):
+            arrays.update({f"{name}/indptr": m.indptr, f"{name}/indices": m.indices, f"{name}/data": m.data})
+    write_npz(Path(directory) / SERVED_CLASSICS, **arrays)
+
+
+def read_served_classics(graph: ProductGraph, directory: Path) -> dict:
+    """name -> item-item matrix from :data:`SERVED_CLASSICS` when it was formed on ``graph``'s edges, else {}."""
+    from dualgnn.artifacts import read_npz
+
+    path = Path(directory) / SERVED_CLASSICS
+    if not path.is_file():
+        return {}
+    z = read_npz(path)
+    if str(z.get("edges_key", "")) != edges_key(graph):
+        return {}
+    n = graph.num_products
+    names = {k.split("/")[0] for k in z if "/" in k}
+    return {name: sp.csr_matrix((z[f"{name}/data"], z[f"{name}/indices"], z[f"{name}/indptr"]), shape=(n, n))
+            for name in names}
 
 
 def too_few_queries(validation) -> str | None:
@@ -116,20 +173,31 @@ def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, s
     return scorer
 
 
-def save_shipped_ranker(scorer, directory: Path) -> None:
+def save_shipped_ranker(scorer, directory: Path, graph: ProductGraph) -> None:
+    """The ranker (``ranker.txt``, ``ranker.json``) and its classics formed over every edge of the served
+    ``graph`` (:data:`SERVED_CLASSICS`)."""
     from dualgnn.ranking.ranker import save_ranker
 
     save_ranker(scorer, directory, extra={"classic_params": scorer.classic_params})
+    save_served_classics(graph, scorer.classic_params, directory)
 
 
-def copy_shipped_ranker(model_dir: str | Path, directory: Path) -> None:
+def copy_shipped_ranker(model_dir: str | Path, directory: Path, graph: ProductGraph) -> None:
     """Carry a model's ranker into the directory of its refreshed vectors (``dualgnn refresh``): the ranker reads
-    the refreshed graph's paths, classics and vectors, as it reads a shipped model's whole graph."""
+    the refreshed graph's paths, classics and vectors, as it reads a shipped model's whole graph; its classics are
+    formed again over the refreshed ``graph``'s edges (:data:`SERVED_CLASSICS`)."""
     import shutil
 
+    if not has_ranker(model_dir):
+        return
     for name in ("ranker.txt", "ranker.json"):
-        if (Path(model_dir) / name).is_file():
-            shutil.copy2(Path(model_dir) / name, directory / name)
+        shutil.copy2(Path(model_dir) / name, directory / name)
+    try:
+        params = json.loads((Path(directory) / "ranker.json").read_text())["classic_params"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{Path(model_dir) / 'ranker.json'} is missing or damaged ({exc})",
+                            hint="retrain with `dualgnn train`") from exc
+    save_served_classics(graph, params, directory)
 
 
 def has_ranker(model_dir: str | Path) -> bool:
@@ -151,7 +219,7 @@ def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, so
         raise ArtifactError(f"{model_dir / 'ranker.json'} is missing or damaged ({exc})",
                             hint="retrain with `dualgnn train`, or recommend with --gnn-only") from exc
     n = graph.num_products
-    classics = ranker_classics(graph.copurchase, graph.coview, n, params)
+    classics = ranker_classics(graph.copurchase, graph.coview, n, params, saved=read_served_classics(graph, model_dir))
     whole = whole_graph(graph)
     inputs = RankInputs.from_split(whole, n, source, target, classics, features, index_kind=index_kind,
                                    index=index, threads=threads)

@@ -102,7 +102,7 @@ def run_train(req: TrainRequest, say: Callable[[str], None] = lambda _line: None
         extra = [lambda d: chosen.save(d / "split.npz"), lambda d: write_catalog(d, graph, features, served)]
         ranker, learnt["ranker"] = _fit_ranker(req, graph, features, chosen, result, say)
         if ranker is not None:
-            extra.append(lambda d: save_shipped_ranker(ranker, d))
+            extra.append(lambda d: save_shipped_ranker(ranker, d, graph))
         save_model(req.out, result, graph_fingerprint(graph), features_fingerprint=features.fingerprint(),
                    extra=extra, training=learnt)
         shutil.rmtree(work, ignore_errors=True)

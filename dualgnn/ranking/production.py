@@ -64,8 +64,9 @@ def ranker_classics(copurchase, coview, num_products: int, params: dict, saved: 
 
 
 #: The served classics' item-item matrices (RP3beta's 200 best neighbours per product over every edge), formed once
-#: by ``train`` instead of at every start of ``recommend`` / ``serve`` (at 100k products about a minute; at a
-#: million, tens of minutes). Keyed by a hash of the graph's edges: a refreshed graph forms them again.
+#: by ``train`` instead of at every start of ``recommend`` / ``serve`` (13 s at 100k generated products; on the 1M
+#: catalog, whose hubs make each row's two hops far longer, a third of the rows took 18 minutes). Keyed by a hash
+#: of the graph's edges: a refreshed graph forms them again.
 SERVED_CLASSICS = "ranker-classics.npz"
 
 

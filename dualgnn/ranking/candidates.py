@@ -16,8 +16,7 @@ Candidates of a query: the union of the GNN's top ``gnn_k`` (a maximum-inner-pro
 1-2 hop paths and, for a query the graph holds no edge of (a cold product, which has no path or classic
 candidates), the ``popular_k`` most bought products; minus the query itself and its out-neighbours in the
 graph (the products the protocol filters; a shop's known co-purchases are served apart). Nothing is a dense
-``(queries, products)`` row, so a batch costs what its queries' neighbourhoods cost, not the catalog's size: the
-whole-catalog export at a million products stays within minutes.
+``(queries, products)`` row, so a batch costs what its queries' neighbourhoods cost, not the catalog's size.
 """
 
 from __future__ import annotations
@@ -40,9 +39,10 @@ LINKS = {"rev": "at", "cv": "c"}
 class CandidateSizes:
     """How many products each retrieval source contributes per query (their union is ranked). 50 each: on music's
     validation pairs (out of fold, seeds 0 and 1) the ranker scored HR@10 / MRR@10 0.622 / 0.330 and 0.656 / 0.336
-    with 50 a source, 0.615 / 0.322 and 0.648 / 0.323 with 100, for half the rows to fit and score. ``popular_k`` applies to cold queries only: their
-    list would otherwise hold the GNN's 50 alone (music's node-split validation HR@10 / MRR@10, seeds 0 and 1:
-    0.166 / 0.072 and 0.182 / 0.075 without them, 0.178 / 0.075 and 0.180 / 0.071 with the 50 most bought)."""
+    with 50 a source, 0.615 / 0.322 and 0.648 / 0.323 with 100, for half the rows to fit and score.
+    ``popular_k`` applies to cold queries only: their list would otherwise hold the GNN's 50 alone (music's
+    node-split validation HR@10 / MRR@10, seeds 0 and 1: 0.166 / 0.072 and 0.182 / 0.075 without them, 0.178 /
+    0.075 and 0.180 / 0.071 with the 50 most bought)."""
 
     gnn_k: int = 50
     classic_k: int = 50
@@ -85,9 +85,9 @@ class RankInputs:
         return self.graph.n
 
     def warm(self, sizes: "CandidateSizes") -> None:
-        """Build every lazily cached table now (degrees, link keys, the GNN's index, the popular list): threads
-        then only read."""
-        self.in_degree(), self.out_degree(), self.linked(np.zeros(1, np.int64), np.zeros(1, np.int64))
+        """Build every lazily cached table now (degrees, the GNN's index, the popular list): threads then only
+        read."""
+        self.in_degree(), self.out_degree()
         if self.n:
             self.gnn_top(np.zeros(1, np.int64), 1)
         if sizes.popular_k:

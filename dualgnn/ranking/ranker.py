@@ -115,9 +115,9 @@ class RankerScorer(Scorer):
         """Each query's candidates, best first: ``(ids, scores)`` ``(b, m)`` padded with -1 / -inf. They never hold
         the query's out-neighbours: the ranker predicts the co-purchases its graph does not know yet.
 
-        Query batches run on ``inputs.threads`` threads (0: every core): a batch's work is sparse products,
-        sorts, the index search and the trees' predictions, which all release the GIL, and batches share nothing
-        but read-only inputs (warmed first). The lists do not depend on the number of threads."""
+        Query batches run on ``inputs.threads`` threads (0: every core): most of a batch's work (scipy's sparse
+        kernels, numpy's sorts, the index search, the trees' predictions) runs outside the GIL, and batches share
+        nothing but read-only inputs (warmed first). The lists do not depend on the number of threads."""
         queries = np.asarray(queries, np.int64)
         batches = _batches(len(queries), 0)
         workers = min(len(batches), self.inputs.threads or (os.cpu_count() or 1))

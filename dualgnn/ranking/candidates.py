@@ -6,7 +6,7 @@ Signals of a candidate pair ``(q, v)`` (computed from one graph's edges and the 
   ``s_q . s_v`` (similar products), as row-wise dot products of the pair's vectors;
 * path counts by type, from sparse rows of ``A`` (co-purchase), ``A^T`` and ``C`` (co-view): ``AA``, ``ATA``, ``AAT``,
   ``AC``, ``CA``, ``CC``, ``ATAT`` (two hops) and the direct links ``rev`` (``v -> q``) and ``cv`` (``q ~ v``);
-* each tuned classic's score (e.g. RP3beta, personalised PageRank), from its sparse score rows;
+* each tuned classic's score (RP3beta today), from its sparse score rows;
 * ranks: the candidate's rank in the path total's row and each classic's row (how many products score strictly
   higher: exact, since everything outside a sparse row scores 0) and its position in the GNN's top list (capped at
   its length: the GNN scores every product, and only its head is retrieved).

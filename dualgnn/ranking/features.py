@@ -6,7 +6,7 @@ Per candidate pair ``(q, v)``:
   (``s_q . s_v``) and ``gnn_gap`` (``s_q . t_v`` minus the query's best non-excluded score);
 * path counts by type (``AA``, ``ATA``, ``AAT``, ``AC``, ``CA``, ``CC``, ``ATAT``), the direct reverse link ``rev``
   and co-view link ``cv``, their total ``paths``;
-* each tuned classic's score (``rp3beta``, ``pagerank``, ...);
+* each tuned classic's score (``rp3beta`` today: ``production.RANKER_CLASSICS``);
 * popularity: training in-degree of both ends (``pop_q``, ``pop_v``) and out-degree (``out_q``, ``out_v``);
 * metadata: ``same_brand``, ``same_category_top``, ``same_category_leaf`` (1 / 0, NaN when either is unknown),
   ``text_cos``, ``log_price_diff`` (NaN when a price is missing);

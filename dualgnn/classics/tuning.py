@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph, entry_keys, keep_best
+from dualgnn.classics.scorers import CLASSICS, ComboScorer, TrainGraph, entry_keys, find_sorted, keep_best, peak_scale
 from dualgnn.graph import Edges
 from dualgnn.metrics import RankStats, rank_targets
 from dualgnn.scoring import adjacency
@@ -195,9 +195,8 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
     for t in terms:
         m = sp.csr_matrix(rows[t], dtype=np.float32)
         m.sum_duplicates()
-        if scorer.normalise and m.nnz:
-            peak = np.asarray(m.max(axis=1).todense()).ravel()
-            m = sp.csr_matrix(sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ m, dtype=np.float32)
+        if scorer.normalise:
+            m = sp.csr_matrix(sp.diags(peak_scale(m)) @ m, dtype=np.float32)
         keys = entry_keys(m)
         normalised[t] = (keys, m.data)
         allowed = ~_member(keys, filtered)
@@ -213,8 +212,8 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
     for i, t in enumerate(terms):
         keys, data = normalised[t]
         if len(keys):
-            pos = np.minimum(np.searchsorted(keys, head), len(keys) - 1)
-            values[row, slot, i] = np.where(keys[pos] == head, data[pos], 0.0)
+            pos, found = find_sorted(keys, head)
+            values[row, slot, i] = np.where(found, data[pos], 0.0)
     valid = np.zeros((q, width), bool)
     valid[row, slot] = True
     outside = n - np.bincount(filtered // n, minlength=q) - counts
@@ -223,7 +222,4 @@ def _chunk_head(scorer: ComboScorer, rows: dict[str, sp.csr_matrix], terms: list
 
 def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin(keys, sorted_set)`` for a sorted ``sorted_set`` (one binary search per key)."""
-    if not len(sorted_set):
-        return np.zeros(len(keys), bool)
-    pos = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
-    return sorted_set[pos] == keys
+    return find_sorted(sorted_set, keys)[1]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import TrainGraph, sparse_sum, top_per_row, value_order
+from dualgnn.classics.scorers import TrainGraph, entry_keys, find_sorted, sparse_sum, top_per_row, value_order
 from dualgnn.split import Split
 
 #: Two-hop path types: name -> (first hop, second hop) over the matrices ``a``, ``at``, ``c``.
@@ -114,10 +114,7 @@ class RankInputs:
         own = np.unique(q)
         rows = self.graph.a[own]
         keys = np.sort(np.repeat(own, np.diff(rows.indptr)) * self.n + rows.indices)
-        key = q * self.n + p
-        pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
-        hit = (keys[pos] == key) if len(keys) else np.zeros(key.shape, bool)
-        return hit | (p == q)
+        return find_sorted(keys, q * self.n + p)[1] | (p == q)
 
     def gnn_top(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The GNN's top ``k`` per query among products it may rank: ``(ids, scores)`` ``(b, k)``, -1 / -inf in
@@ -237,10 +234,8 @@ def _gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     of its sorted ``row * n + column`` keys, where scipy would scan a long row for each of a few pairs)."""
     if len(rows) == 0 or m.nnz == 0:
         return np.zeros(len(rows), np.float32)
-    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * np.int64(m.shape[1]) + m.indices
-    look = np.asarray(rows, np.int64) * np.int64(m.shape[1]) + cols
-    pos = np.minimum(np.searchsorted(keys, look), len(keys) - 1)
-    return np.where(keys[pos] == look, m.data[pos], 0.0).astype(np.float32)
+    pos, found = find_sorted(entry_keys(m), np.asarray(rows, np.int64) * np.int64(m.shape[1]) + cols)
+    return np.where(found, m.data[pos], 0.0).astype(np.float32)
 
 
 def _rowdot(left: np.ndarray, i: np.ndarray, right: np.ndarray, j: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:

@@ -28,16 +28,16 @@ from dualgnn.split import Split, whole_graph
 #: The tuned classics the ranker reads; the first retrieves candidates. PageRank is not among them: on music's
 #: validation pairs (out of fold, seeds 0 and 1) the ranker scored HR@10 / MRR@10 0.627 / 0.322 and 0.656 / 0.338
 #: with it (100 candidates a source), 0.622 / 0.330 and 0.656 / 0.336 without it at 50 a source (a pair is
-#: 0.0014), gift cards' were level, and its
-#: four-step rows were the export's largest cost (1.8 ms a query at 100k products even cut to 200 entries a step).
+#: 0.0014), gift cards' were level, and its four-step rows were the export's largest cost (1.8 ms a query at 100k
+#: products even cut to 200 entries a step).
 RANKER_CLASSICS = ("rp3beta",)
 #: Entries each row of the ranker's classics keeps (RP3beta's neighbours per product): whole profile rows cost
 #: 11 ms a query at 100k products, and the ranker reads a classic's top ``classic_k`` and its scores at its
 #: candidates.
 CLASSIC_KEEP = 200
 #: Validation queries the ranker is fitted on at most (a seeded sample beyond): its cross-validated fit costs
-#: queries x candidates x grid points x folds x trees; music's 1,415 queries
-#: fit in 60 s, and at 20,000 queries a 100k catalog's fit had not ended after 37 minutes.
+#: queries x candidates x grid points x folds x trees; music's 1,415 queries fit in 60 s, and at 20,000 queries a
+#: 100k catalog's fit had not ended after 37 minutes.
 MAX_QUERIES = 3_000
 #: Inner validation queries (those that choose the ranker's trees and leaves) below which its comparison with the
 #: GNN says nothing: a small shop's ranker is then not shipped, and recommend ranks with the GNN alone.
@@ -154,14 +154,14 @@ def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, s
     cold = np.asarray(split.cold, np.int64) if split.settings.kind == "node" else None
     source, target = embed_all(result.model, training_graph(graph, split, result.config),
                                NodeInputs.from_features(features), cold)
-    given, params = params, {}
-    for name in RANKER_CLASSICS:
-        if given is not None:
-            params[name] = given[name]
-            continue
-        tuned = tune(name, split.train_copurchase, split.train_coview, split.val_copurchase, n, seed=seed, log=log)
-        params[name] = tuned.params
-        log(f"tuned {name} on {tuned.pairs:,} validation pairs in {tuned.seconds:.1f}s")
+    if params is None:
+        params = {}
+        for name in RANKER_CLASSICS:
+            tuned = tune(name, split.train_copurchase, split.train_coview, split.val_copurchase, n, seed=seed,
+                         log=log)
+            params[name] = tuned.params
+            log(f"tuned {name} on {tuned.pairs:,} validation pairs in {tuned.seconds:.1f}s")
+    params = {name: params[name] for name in RANKER_CLASSICS}
     classics = ranker_classics(split.train_copurchase, split.train_coview, n, params)
     inputs = RankInputs.from_split(split, n, source, target, classics, features)
     validation = split.val_copurchase
@@ -191,14 +191,21 @@ def copy_shipped_ranker(model_dir: str | Path, directory: Path, graph: ProductGr
 
     if not has_ranker(model_dir):
         return
+    params = _classic_params(model_dir)
     for name in ("ranker.txt", "ranker.json"):
         shutil.copy2(Path(model_dir) / name, directory / name)
-    try:
-        params = json.loads((Path(directory) / "ranker.json").read_text())["classic_params"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{Path(model_dir) / 'ranker.json'} is missing or damaged ({exc})",
-                            hint="retrain with `dualgnn train`") from exc
     save_served_classics(graph, params, directory)
+
+
+def _classic_params(model_dir: str | Path) -> dict:
+    """The classics' tuned values a model's ranker was fitted with, in the fitted order (its ``ranker.json``)."""
+    path = Path(model_dir) / "ranker.json"
+    try:
+        meta = json.loads(path.read_text())
+        return {name: meta["classic_params"][name] for name in meta["classics"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{path} is missing or damaged ({exc})",
+                            hint="retrain with `dualgnn train`, or recommend with --gnn-only") from exc
 
 
 def has_ranker(model_dir: str | Path) -> bool:
@@ -207,20 +214,17 @@ def has_ranker(model_dir: str | Path) -> bool:
 
 def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, source: np.ndarray,
                         target: np.ndarray, *, index_kind: str = "auto", index=None, threads: int = 0):
-    """The model directory's ranker over the whole of ``graph``: the classics refitted on every edge with their
-    tuned values, ``source`` / ``target`` the model's served vectors. ``index``: a callable giving the served
-    target index to retrieve the GNN's candidates from (:class:`~dualgnn.ranking.candidates.RankInputs`)."""
+    """The model directory's ranker over the whole of ``graph``: its classics over every edge with their tuned
+    values (read from :data:`SERVED_CLASSICS` when formed on these edges, else formed here), ``source`` /
+    ``target`` the model's served vectors. ``index``: a callable giving the served target index to retrieve the
+    GNN's candidates from (:class:`~dualgnn.ranking.candidates.RankInputs`)."""
     from dualgnn.ranking.ranker import load_ranker
 
     model_dir = Path(model_dir)
-    try:
-        meta = json.loads((model_dir / "ranker.json").read_text())
-        params = {name: meta["classic_params"][name] for name in meta["classics"]}  # in the fitted order
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{model_dir / 'ranker.json'} is missing or damaged ({exc})",
-                            hint="retrain with `dualgnn train`, or recommend with --gnn-only") from exc
+    params = _classic_params(model_dir)
     n = graph.num_products
-    classics = ranker_classics(graph.copurchase, graph.coview, n, params, saved=read_served_classics(graph, model_dir))
+    classics = ranker_classics(graph.copurchase, graph.coview, n, params,
+                               saved=read_served_classics(graph, model_dir))
     whole = whole_graph(graph)
     inputs = RankInputs.from_split(whole, n, source, target, classics, features, index_kind=index_kind,
                                    index=index, threads=threads)

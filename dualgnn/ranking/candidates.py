@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import TrainGraph, entry_keys, find_sorted, sparse_sum, top_per_row, value_order
+from dualgnn.classics.scorers import TrainGraph, entry_keys, find_sorted, top_per_row, value_order
 from dualgnn.split import Split
 
 #: Two-hop path types: name -> (first hop, second hop) over the matrices ``a``, ``at``, ``c``.
@@ -87,7 +87,7 @@ class RankInputs:
     def warm(self, sizes: "CandidateSizes") -> None:
         """Build every lazily cached table now (degrees, the GNN's index, the popular list): threads then only
         read."""
-        self.in_degree(), self.out_degree()
+        self.in_degree(), self.out_degree(), self.paths_matrix()
         if self.n:
             self.gnn_top(np.zeros(1, np.int64), 1)
         if sizes.popular_k:
@@ -115,6 +115,25 @@ class RankInputs:
         rows = self.graph.a[own]
         keys = np.sort(np.repeat(own, np.diff(rows.indptr)) * self.n + rows.indices)
         return find_sorted(keys, q * self.n + p)[1] | (p == q)
+
+    def excluded(self, queries: np.ndarray) -> np.ndarray:
+        """Sorted ``row * n + product`` keys of what each query (``row``: its position in ``queries``) may not be
+        recommended: itself and its out-neighbours."""
+        queries = np.asarray(queries, np.int64)
+        rows = self.graph.a[queries]
+        row = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(rows.indptr))
+        keys = np.concatenate([row * self.n + rows.indices, np.arange(len(queries)) * np.int64(self.n) + queries])
+        return np.unique(keys)
+
+    def paths_matrix(self) -> sp.csr_matrix:
+        """``(3n, n)``: ``[A + A^T + C; A + A^T + I; A + C + I]``, so that ``[A_q, A^T_q, C_q]`` times it is the
+        query rows' total over every two-hop path type and both direct links (``PATHS``, ``LINKS``): one sparse
+        product instead of nine summed. The counts are integers, exact in float32 whatever the order."""
+        if "paths" not in self._cache:
+            g, eye = self.graph, sp.identity(self.n, np.float32, format="csr")
+            self._cache["paths"] = sp.csr_matrix(sp.vstack([g.a + g.at + g.c, g.a + g.at + eye, g.a + g.c + eye]),
+                                                 dtype=np.float32)
+        return self._cache["paths"]
 
     def gnn_top(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The GNN's top ``k`` per query among products it may rank: ``(ids, scores)`` ``(b, k)``, -1 / -inf in
@@ -172,11 +191,14 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     raw = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
     raw.update({name: first[mat] for name, mat in LINKS.items()})
     raw = {name: sp.csr_matrix(m, dtype=np.float32) for name, m in raw.items()}
-    # Canonical form (sorted columns): :func:`_gather` looks pairs up by binary search, and sums merge.
-    raw["paths"] = sparse_sum([(None, m) for m in raw.values()], (b, n))
+    raw["paths"] = sp.csr_matrix(sp.hstack([first["a"], first["at"], first["c"]], format="csr") @
+                                 inputs.paths_matrix(), dtype=np.float32)
     raw.update({name: scorer.sparse_score(queries) for name, scorer in inputs.classics.items()})
+    for m in raw.values():  # canonical form (sorted columns): :func:`_gather` looks pairs up by binary search
+        m.sum_duplicates()
     # Retrieval and ranks see only what a query may be recommended; a pair's own value is read from ``raw``.
-    allowed = {name: _allowed(inputs, queries, raw[name].copy()) for name in ("paths", *inputs.classics)}
+    excluded = inputs.excluded(queries)
+    allowed = {name: _allowed(excluded, raw[name].copy()) for name in ("paths", *inputs.classics)}
     gnn_ids, gnn_scores = inputs.gnn_top(queries, max(sizes.gnn_k, 1))
     if pairs is not None:
         cand_row, cand_col = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
@@ -193,13 +215,12 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     return Batch(queries, cand_row, cand_col, signals, gnn_scores[:, 0])
 
 
-def _allowed(inputs: RankInputs, queries: np.ndarray, m: sp.csr_matrix) -> sp.csr_matrix:
-    """``m`` without the cells of products a query may not be recommended (itself, its out-neighbours)."""
-    m.sum_duplicates()
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    drop = inputs.linked(queries[rows], m.indices.astype(np.int64))
-    if drop.any():
-        m.data[drop] = 0.0
+def _allowed(excluded: np.ndarray, m: sp.csr_matrix) -> sp.csr_matrix:
+    """``m`` (canonical) without the cells of products a query may not be recommended (``excluded``:
+    :meth:`RankInputs.excluded`'s keys, a few per query, each searched among ``m``'s entries)."""
+    pos, found = find_sorted(entry_keys(m), excluded)
+    if found.any():
+        m.data[pos[found]] = 0.0
         m.eliminate_zeros()
     return m
 

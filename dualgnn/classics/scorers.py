@@ -347,15 +347,49 @@ def _zero_diagonal(m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row (ties by lower column)."""
-    m.sum_duplicates()  # rows' columns sorted: a stable sort then breaks ties by lower column
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    order = np.argsort((rows << 32) | (np.int64(0xFFFFFFFF) - value_order(m.data)), kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order)) - m.indptr[rows[order]]
-    keep = rank < k
-    return sp.csr_matrix((m.data[keep].astype(np.float32), (rows[keep], m.indices[keep])), shape=m.shape)
+def top_per_row(m: sp.csr_matrix, k: int, keys: "RowKeys | None" = None) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row (ties by lower column). ``keys``: ``m``'s :class:`RowKeys`
+    when the caller has them (``m`` canonical)."""
+    keys = keys or RowKeys(m)
+    start = m.indptr[:-1].astype(np.int64)
+    long = np.flatnonzero(np.diff(m.indptr) > k)
+    # Each long row's k-th key (its k-th largest value): entries with a smaller key are kept, and of those equal to
+    # it the first few in storage order (the lowest columns), as many as the row still needs.
+    threshold = np.full(m.shape[0], np.iinfo(np.int64).max)
+    threshold[long] = keys.sorted[start[long] + k - 1]
+    need = np.zeros(m.shape[0], np.int64)
+    need[long] = k - (np.searchsorted(keys.sorted, threshold[long]) - start[long])
+    row_threshold = threshold[keys.rows]
+    tie = keys.keys == row_threshold
+    ties_so_far = np.cumsum(tie)
+    before_row = np.concatenate([[0], ties_so_far])[start]
+    keep = (keys.keys < row_threshold) | (tie & (ties_so_far - before_row[keys.rows] <= need[keys.rows]))
+    counts = np.bincount(keys.rows[keep], minlength=m.shape[0])
+    return sp.csr_matrix((m.data[keep].astype(np.float32), m.indices[keep], np.concatenate([[0], np.cumsum(counts)])),
+                         shape=m.shape)
+
+
+class RowKeys:
+    """A sparse matrix's entries as int64 keys ``row << 32 | descending value order``: sorted, a row's entries
+    are contiguous and best first, so one sort gives each row's top entries (:func:`top_per_row`) and how many
+    entries of a row beat a value (:meth:`above`). Puts ``m`` in canonical form (the storage order is then the
+    column order that breaks ties)."""
+
+    def __init__(self, m: sp.csr_matrix) -> None:
+        m.sum_duplicates()
+        self.indptr = m.indptr
+        self.rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        self.keys = self.key(self.rows, m.data)
+        self.sorted = np.sort(self.keys)
+
+    @staticmethod
+    def key(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(rows, np.int64) << 32) | (np.int64(0xFFFFFFFF) - value_order(values))
+
+    def above(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """How many entries of row ``rows[i]`` are strictly above ``values[i]``."""
+        rows = np.asarray(rows, np.int64)
+        return np.searchsorted(self.sorted, self.key(rows, values)) - self.indptr[rows]
 
 
 def sparse_sum(terms, shape: tuple[int, int]) -> sp.csr_matrix:

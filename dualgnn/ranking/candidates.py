@@ -5,7 +5,8 @@ Signals of a candidate pair ``(q, v)`` (computed from one graph's edges and the 
 * ``gnn`` = ``s_q . t_v`` (the GNN's forward score), ``gnn_rev`` = ``s_v . t_q`` (the reverse), ``gnn_sim`` =
   ``s_q . s_v`` (similar products), as row-wise dot products of the pair's vectors;
 * path counts by type, from sparse rows of ``A`` (co-purchase), ``A^T`` and ``C`` (co-view): ``AA``, ``ATA``, ``AAT``,
-  ``AC``, ``CA``, ``CC``, ``ATAT`` (two hops) and the direct links ``rev`` (``v -> q``) and ``cv`` (``q ~ v``);
+  ``AC``, ``CA``, ``CC``, ``ATAT`` (two hops, the second through at most :data:`HUB_KEEP` of the middle product's
+  links) and the direct links ``rev`` (``v -> q``) and ``cv`` (``q ~ v``);
 * each tuned classic's score (RP3beta today), from its sparse score rows;
 * ranks: the candidate's rank in the path total's row and each classic's row (how many products score strictly
   higher: exact, since everything outside a sparse row scores 0) and its position in the GNN's top list (capped at
@@ -16,7 +17,9 @@ Candidates of a query: the union of the GNN's top ``gnn_k`` (a maximum-inner-pro
 1-2 hop paths and, for a query the graph holds no edge of (a cold product, which has no path or classic
 candidates), the ``popular_k`` most bought products; minus the query itself and its out-neighbours in the
 graph (the products the protocol filters; a shop's known co-purchases are served apart). Nothing is a dense
-``(queries, products)`` row, so a batch costs what its queries' neighbourhoods cost, not the catalog's size.
+``(queries, products)`` row, so a batch costs what its queries' neighbourhoods cost, not the catalog's size; and
+those are bounded: a query's path row holds at most ``HUB_KEEP`` products per link of its own, and a classic's row
+at most ``CLASSIC_KEEP`` per profile product (``dualgnn.ranking.production``), however big the catalog's hubs.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from dualgnn.classics.scorers import TrainGraph, entry_keys, find_sorted, top_per_row, value_order
+from dualgnn.classics.scorers import RowKeys, TrainGraph, entry_keys, find_sorted, top_per_row
 from dualgnn.split import Split
 
 #: Two-hop path types: name -> (first hop, second hop) over the matrices ``a``, ``at``, ``c``.
 PATHS = {"AA": ("a", "a"), "ATA": ("at", "a"), "AAT": ("a", "at"), "AC": ("a", "c"), "CA": ("c", "a"),
          "CC": ("c", "c"), "ATAT": ("at", "at")}
 LINKS = {"rev": "at", "cv": "c"}
+#: A path's second hop runs through at most this many of the middle product's links (its best-connected ones,
+#: :meth:`RankInputs.hops`). Whole rows made a query's path row grow with the hubs: 4,824 entries on average
+#: on the generated 100k catalog and 32,553 on the 1M one (512 random queries), 852 and 902 with 100. Music's and
+#: gift cards' graphs have 59 of 22,257 and 40 of 4,641 rows longer than 100.
+HUB_KEEP = 100
 
 
 @dataclass(frozen=True)
@@ -125,14 +133,28 @@ class RankInputs:
         keys = np.concatenate([row * self.n + rows.indices, np.arange(len(queries)) * np.int64(self.n) + queries])
         return np.unique(keys)
 
+    def hops(self) -> dict[str, sp.csr_matrix]:
+        """The second hop of every path type: ``a``, ``at`` and ``c`` with each row cut to its :data:`HUB_KEEP`
+        best-connected products (most edges of any kind; ties by lower id). A path ``q -> w -> v`` through a hub
+        ``w`` is weak evidence for each of its thousands of ``v`` (why RP3beta divides by degrees), and those
+        rows made a query's path row grow with the catalog (module docstring); the query's own lists, its first
+        hop, stay whole."""
+        if "hops" not in self._cache:
+            g = self.graph
+            degree = np.diff(g.a.indptr) + np.diff(g.at.indptr) + np.diff(g.c.indptr)
+            self._cache["hops"] = {name: _best_connected(m, degree, HUB_KEEP)
+                                   for name, m in (("a", g.a), ("at", g.at), ("c", g.c))}
+        return self._cache["hops"]
+
     def paths_matrix(self) -> sp.csr_matrix:
-        """``(3n, n)``: ``[A + A^T + C; A + A^T + I; A + C + I]``, so that ``[A_q, A^T_q, C_q]`` times it is the
-        query rows' total over every two-hop path type and both direct links (``PATHS``, ``LINKS``): one sparse
-        product instead of nine summed. The counts are integers, exact in float32 whatever the order."""
+        """``(3n, n)``: ``[A + A^T + C; A + A^T + I; A + C + I]`` over :meth:`hops`, so that ``[A_q, A^T_q, C_q]``
+        times it is the query rows' total over every two-hop path type and both direct links (``PATHS``,
+        ``LINKS``): one sparse product instead of nine summed. The counts are integers, exact in float32 whatever
+        the order."""
         if "paths" not in self._cache:
-            g, eye = self.graph, sp.identity(self.n, np.float32, format="csr")
-            self._cache["paths"] = sp.csr_matrix(sp.vstack([g.a + g.at + g.c, g.a + g.at + eye, g.a + g.c + eye]),
-                                                 dtype=np.float32)
+            h, eye = self.hops(), sp.identity(self.n, np.float32, format="csr")
+            self._cache["paths"] = sp.csr_matrix(sp.vstack([h["a"] + h["at"] + h["c"], h["a"] + h["at"] + eye,
+                                                            h["a"] + h["c"] + eye]), dtype=np.float32)
         return self._cache["paths"]
 
     def gnn_top(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,9 +208,9 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     queries = np.asarray(queries, np.int64)
     b, n = len(queries), inputs.n
     g = inputs.graph
-    mats = {"a": g.a, "at": g.at, "c": g.c}
-    first = {name: m[queries] for name, m in mats.items()}
-    raw = {name: first[h1] @ mats[h2] for name, (h1, h2) in PATHS.items()}
+    first = {name: m[queries] for name, m in (("a", g.a), ("at", g.at), ("c", g.c))}
+    hops = inputs.hops()
+    raw = {name: first[h1] @ hops[h2] for name, (h1, h2) in PATHS.items()}
     raw.update({name: first[mat] for name, mat in LINKS.items()})
     raw = {name: sp.csr_matrix(m, dtype=np.float32) for name, m in raw.items()}
     raw["paths"] = sp.csr_matrix(sp.hstack([first["a"], first["at"], first["c"]], format="csr") @
@@ -199,20 +221,30 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     # Retrieval and ranks see only what a query may be recommended; a pair's own value is read from ``raw``.
     excluded = inputs.excluded(queries)
     allowed = {name: _allowed(excluded, raw[name].copy()) for name in ("paths", *inputs.classics)}
+    # Each allowed row's entries sorted best first, once: the source's top products and each candidate's rank.
+    order = {name: RowKeys(m) for name, m in allowed.items()}
     gnn_ids, gnn_scores = inputs.gnn_top(queries, max(sizes.gnn_k, 1))
     if pairs is not None:
         cand_row, cand_col = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
     else:
-        cand_row, cand_col = _candidates(inputs, queries, allowed, gnn_ids[:, :sizes.gnn_k], sizes)
+        cand_row, cand_col = _candidates(inputs, queries, allowed, order, gnn_ids[:, :sizes.gnn_k], sizes)
     signals = {name: _gather(m, cand_row, cand_col) for name, m in raw.items()}
-    q, v = queries[cand_row], cand_col
-    signals["gnn"] = _rowdot(inputs.source, q, inputs.target, v)
-    signals["gnn_rev"] = _rowdot(inputs.target, q, inputs.source, v)
-    signals["gnn_sim"] = _rowdot(inputs.source, q, inputs.source, v)
+    signals.update(_gnn_signals(inputs, queries, cand_row, cand_col))
     for name in ("paths", *inputs.classics):
-        signals[f"rank_{name}"] = _rank_in_rows(allowed[name], cand_row, signals[name])
+        # Exact: every product missing from a sparse row scores 0, below any entry (the values are non-negative).
+        signals[f"rank_{name}"] = order[name].above(cand_row, signals[name]).astype(np.float32)
     signals["rank_gnn"] = _position(gnn_ids, cand_row, cand_col)
     return Batch(queries, cand_row, cand_col, signals, gnn_scores[:, 0])
+
+
+def _best_connected(m: sp.csr_matrix, degree: np.ndarray, k: int) -> sp.csr_matrix:
+    """Binary ``m`` with each row cut to the ``k`` columns of highest ``degree`` (ties by lower column)."""
+    by_degree = sp.csr_matrix(m, dtype=np.float32, copy=True)
+    by_degree.sum_duplicates()
+    by_degree.data = degree[by_degree.indices].astype(np.float32) + 1.0  # > 0: no entry is dropped as a zero
+    kept = top_per_row(by_degree, k)
+    kept.data[:] = 1.0
+    return kept
 
 
 def _allowed(excluded: np.ndarray, m: sp.csr_matrix) -> sp.csr_matrix:
@@ -225,15 +257,15 @@ def _allowed(excluded: np.ndarray, m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def _candidates(inputs: RankInputs, queries: np.ndarray, rows: dict, gnn_ids: np.ndarray,
+def _candidates(inputs: RankInputs, queries: np.ndarray, rows: dict, order: dict, gnn_ids: np.ndarray,
                 sizes: CandidateSizes) -> tuple[np.ndarray, np.ndarray]:
     """The union of every source's top products per query, as sorted (row, product) pairs."""
     parts_r, parts_c = [np.repeat(np.arange(len(queries)), gnn_ids.shape[1])], [gnn_ids.ravel()]
-    tops = [(rows["paths"], sizes.graph_k)]
+    tops = [("paths", sizes.graph_k)]
     if inputs.classics:
-        tops.append((rows[next(iter(inputs.classics))], sizes.classic_k))
-    for m, k in tops:
-        top = top_per_row(m.copy(), k).tocoo()
+        tops.append((next(iter(inputs.classics)), sizes.classic_k))
+    for name, k in tops:
+        top = top_per_row(rows[name], k, order[name]).tocoo()
         parts_r.append(top.row.astype(np.int64))
         parts_c.append(top.col.astype(np.int64))
     cold = np.flatnonzero(inputs.isolated(queries)) if sizes.popular_k else np.zeros(0, np.int64)
@@ -259,23 +291,19 @@ def _gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.where(found, m.data[pos], 0.0).astype(np.float32)
 
 
-def _rowdot(left: np.ndarray, i: np.ndarray, right: np.ndarray, j: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
-    out = np.empty(len(i), np.float32)
-    for s in range(0, len(i), chunk):
-        out[s:s + chunk] = np.einsum("ij,ij->i", left[i[s:s + chunk]], right[j[s:s + chunk]])
+def _gnn_signals(inputs: RankInputs, queries: np.ndarray, cand_row: np.ndarray, cand_col: np.ndarray,
+                 chunk: int = 1 << 15) -> dict[str, np.ndarray]:
+    """``gnn``, ``gnn_rev`` and ``gnn_sim`` of each pair: row-wise dot products. Each candidate's two vectors are
+    gathered from the catalog's arrays once; the queries' come from the batch's own small copies."""
+    out = {name: np.empty(len(cand_row), np.float32) for name in ("gnn", "gnn_rev", "gnn_sim")}
+    q_source, q_target = inputs.source[queries], inputs.target[queries]
+    for s in range(0, len(cand_row), chunk):
+        r, v = cand_row[s:s + chunk], cand_col[s:s + chunk]
+        v_source, v_target, qs = inputs.source[v], inputs.target[v], q_source[r]
+        out["gnn"][s:s + chunk] = np.einsum("ij,ij->i", qs, v_target)
+        out["gnn_rev"][s:s + chunk] = np.einsum("ij,ij->i", q_target[r], v_source)
+        out["gnn_sim"][s:s + chunk] = np.einsum("ij,ij->i", qs, v_source)
     return out
-
-
-def _rank_in_rows(m: sp.csr_matrix, cand_row: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """How many entries of row ``cand_row[i]`` of ``m`` are strictly above ``values[i]`` (every product missing
-    from the row scores 0, below any entry, as the values are non-negative). Vectorised: (row, value) pairs sort
-    as one int64 key (:func:`~dualgnn.classics.scorers.value_order`)."""
-    entry_row = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    entry_key = np.sort((entry_row << 32) | value_order(m.data))
-    cand_row = np.asarray(cand_row, np.int64)
-    cand_key = (cand_row << 32) | value_order(values)
-    above = np.searchsorted(entry_key, (cand_row + 1) << 32) - np.searchsorted(entry_key, cand_key, side="right")
-    return above.astype(np.float32)
 
 
 def _position(ids: np.ndarray, cand_row: np.ndarray, cand_col: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ Uses the suite's graph of a size (``python bench/run.py --sizes 100k --stages bu
 ``WORK/100k/graph``). Trains a shipped model on it in its own process (``dualgnn train --epochs E``; the ranker's
 own fitting time is the manifest's ``training.ranker.seconds``), then times ``dualgnn recommend --all --out
 FILE.parquet`` with the model's ranker and with ``--gnn-only``, in alternating order, each in a fresh process
-(wall and CPU seconds, peak RSS), and prints the medians and their ratio: the two run side by side in one sitting,
+(wall and CPU seconds, peak RSS: of all its processes together), and prints the medians and their ratio: the two run side by side in one sitting,
 so the ratio holds on a shared, noisy machine where the absolute seconds may not.
 
     python bench/ranker_bench.py --size 100k --work WORK --epochs 2 --repeats 3
@@ -31,13 +31,17 @@ from suite.plan import parse_size  # noqa: E402
 from suite.proc import dualgnn_cmd, run_measured, thread_env  # noqa: E402
 from suite.report import machine_facts  # noqa: E402
 
-MODES = {"ranker (default)": [], "GNN only (--gnn-only)": ["--gnn-only"]}
+GNN_ONLY = "GNN only (--gnn-only)"
+#: name -> (command, flags): ``recommend --all`` (the ranker's query batches on ``--threads`` threads) or
+#: ``export-distributed`` (as many processes as threads, one thread each: the same lists as a Parquet dataset).
+MODES = {"ranker (default)": ("recommend", []), "ranker, processes": ("export-distributed", []),
+         GNN_ONLY: ("recommend", ["--gnn-only"])}
 
 
 def measured(args: list, env: dict) -> dict:
     res = run_measured(dualgnn_cmd() + [str(a) for a in args], env=env)
     return {"wall_s": round(res.wall_seconds, 1), "cpu_s": round(res.cpu_seconds, 1),
-            "peak_gb": round(res.peak_rss_bytes / 1e9, 2)}
+            "peak_gb": round(max(res.peak_rss_bytes, res.peak_total_rss_bytes) / 1e9, 2)}
 
 
 def train(graph: Path, model: Path, epochs: int, threads: int, env: dict) -> dict:
@@ -48,9 +52,13 @@ def train(graph: Path, model: Path, epochs: int, threads: int, env: dict) -> dic
     return {**run, "epoch_s": [round(h["seconds"], 1) for h in history], "ranker": ranker}
 
 
-def export(graph: Path, model: Path, out: Path, flags: list, threads: int, env: dict) -> dict:
-    return measured(["recommend", graph, "--model", model, "--all", "-k", 10, "--out", out, "--threads", threads,
-                     "--quiet", *flags], env)
+def export(graph: Path, model: Path, root: Path, mode: str, threads: int, env: dict) -> dict:
+    command, flags = MODES[mode]
+    if command == "export-distributed":
+        return measured(["export-distributed", graph, "--model", model, "--out", root / "lists-parts", "-k", 10,
+                         "--nproc-per-node", threads, "--threads", 1, "--quiet", *flags], env)
+    return measured(["recommend", graph, "--model", model, "--all", "-k", 10, "--out", root / "lists.parquet",
+                     "--threads", threads, "--quiet", *flags], env)
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -84,16 +92,16 @@ def main() -> None:
     print(f"ranker: shipped {ranker.get('shipped')}, fitted in {ranker.get('seconds')} s on "
           f"{ranker.get('validation_queries')} queries ({ranker.get('pairs')} pairs), inner validation "
           f"{ranker.get('validation')}" + ("" if ranker.get("shipped") else f"; not shipped: {ranker.get('reason')}"))
-    modes = MODES if ranker.get("shipped") else {"GNN only (--gnn-only)": MODES["GNN only (--gnn-only)"]}
+    modes = list(MODES) if ranker.get("shipped") else [GNN_ONLY]
     runs = {name: [] for name in modes}
     for r in range(args.repeats):
-        for name in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
-            runs[name].append(export(graph, model, size.root / "lists.parquet", modes[name], args.threads, env))
+        for name in (modes if r % 2 == 0 else modes[::-1]):
+            runs[name].append(export(graph, model, size.root, name, args.threads, env))
             print(f"export {name} #{r + 1}: {runs[name][-1]}", flush=True)
     result["exports"] = {name: {"runs": rs, "median": median_of(rs)} for name, rs in runs.items()}
     print(f"\nwhole-catalog export at {size.label} ({args.threads} threads, medians of {args.repeats})")
     print(f"{'mode':<24} {'wall s':>8} {'cpu s':>8} {'peak GB':>8} {'x GNN only':>11}")
-    base = result["exports"]["GNN only (--gnn-only)"]["median"]
+    base = result["exports"][GNN_ONLY]["median"]
     for name, row in result["exports"].items():
         m = row["median"]
         print(f"{name:<24} {m['wall_s']:>8.1f} {m['cpu_s']:>8.1f} {m['peak_gb']:>8.2f} "

@@ -7,6 +7,8 @@ copy and fits its ranker exactly as ``train`` does (``ranking/production.py: fit
 validation slice and training graph, the same candidates, features and cross-validation), with the classic's values
 read from another model's ``ranker.json`` (a smaller catalog of the same generator, tuned there) instead of tuned
 again. The copy's manifest records the fit under ``training.ranker``, as ``train`` would, with ``classic_params_from``.
+``--classics-cache DIR`` keeps the classic's item-item matrices (over the split's training edges and over every
+edge, each keyed by a hash of its edges) between runs: at 1M products each takes tens of minutes to form.
 
     python bench/ranker_onto_model.py --graph WORK/1m/graph --model WORK/1m/model-final \\
         --params-from WORK/100k/model-ranked --out WORK/1m/model-ranked
@@ -16,6 +18,7 @@ again. The copy's manifest records the fit under ``training.ranker``, as ``train
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -29,8 +32,25 @@ sys.path.insert(0, str(BENCH.parent))
 from dualgnn.artifacts import load_graph, write_json  # noqa: E402
 from dualgnn.features.store import Features  # noqa: E402
 from dualgnn.model.io import load_model  # noqa: E402
-from dualgnn.ranking.production import fit_shipped_ranker, save_shipped_ranker, worth_shipping  # noqa: E402
+from dualgnn.ranking.production import (  # noqa: E402
+    SERVED_CLASSICS, fit_shipped_ranker, read_served_classics, save_served_classics, save_shipped_ranker,
+    worth_shipping)
+from dualgnn.ranking.ranker import save_ranker  # noqa: E402
 from dualgnn.split import Split  # noqa: E402
+
+
+def cached_classics(directory: Path, graph, params: dict) -> dict:
+    """The classics' matrices over ``graph``'s edges from ``directory``, formed and written there first when absent
+    or formed on other edges."""
+    saved = read_served_classics(graph, directory)
+    if not saved:
+        t0 = time.perf_counter()
+        directory.mkdir(parents=True, exist_ok=True)
+        save_served_classics(graph, params, directory)
+        saved = read_served_classics(graph, directory)
+        print(f"formed the classics over {len(graph.copurchase):,} co-purchase edges in "
+              f"{time.perf_counter() - t0:.1f}s -> {directory}", flush=True)
+    return saved
 
 
 def main() -> None:
@@ -40,6 +60,7 @@ def main() -> None:
     ap.add_argument("--params-from", type=Path, required=True, help="a model directory whose ranker.json holds "
                     "the classics' tuned values")
     ap.add_argument("--out", type=Path, required=True, help="the copy to write (must not exist)")
+    ap.add_argument("--classics-cache", type=Path, help="a directory keeping the classic's formed matrices")
     args = ap.parse_args()
     if args.out.exists():
         raise SystemExit(f"{args.out} exists: give a new directory")
@@ -52,13 +73,21 @@ def main() -> None:
     print(f"loaded in {time.perf_counter() - t0:.1f}s; fitting the ranker on {len(split.val_copurchase):,} "
           f"validation edges with {params}", flush=True)
     t1 = time.perf_counter()
+    train_graph = dataclasses.replace(graph, copurchase=split.train_copurchase, coview=split.train_coview)
+    saved = cached_classics(args.classics_cache / "train", train_graph, params) if args.classics_cache else None
     ranker = fit_shipped_ranker(graph, features, split, SimpleNamespace(model=loaded.model, config=loaded.config),
-                                seed=loaded.config.seed, params=params, log=lambda m: print(m, flush=True))
+                                seed=loaded.config.seed, params=params, saved=saved,
+                                log=lambda m: print(m, flush=True))
     seconds = time.perf_counter() - t1
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(args.model, tmp)
-    save_shipped_ranker(ranker, tmp, graph)
+    if args.classics_cache:
+        cached_classics(args.classics_cache / "whole", graph, params)
+        save_ranker(ranker, tmp, extra={"classic_params": ranker.classic_params})
+        shutil.copy2(args.classics_cache / "whole" / SERVED_CLASSICS, tmp / SERVED_CLASSICS)
+    else:
+        save_shipped_ranker(ranker, tmp, graph)
     manifest = json.loads((tmp / "manifest.json").read_text())
     reason = worth_shipping(ranker.tuning)
     manifest["training"]["ranker"] = {"shipped": reason is None, **({"reason": reason} if reason else {}),

@@ -2,7 +2,10 @@
 
 Why ``os.wait4``: its resource usage covers exactly that child (and the grandchildren it waited for), so a
 stage's peak memory is never inflated by an earlier stage, and CLI stages (``dualgnn build-graph``) are measured
-the same way as Python stage runners without needing to report anything themselves.
+the same way as Python stage runners without needing to report anything themselves. Its peak RSS is the largest
+single process's, so a command that starts several workers at once (``export-distributed``) also gets the peak of
+their sum, sampled from ``/proc`` every :data:`SAMPLE_SECONDS` (``peak_total_rss_bytes``; 0 where ``/proc`` is
+missing).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+
+
+SAMPLE_SECONDS = 0.25
 
 
 class StageError(RuntimeError):
@@ -31,6 +37,7 @@ class ProcResult:
     returncode: int
     stdout: str
     stderr: str
+    peak_total_rss_bytes: int = 0
 
     def last_json(self) -> dict:
         """The JSON object on the last non-empty stdout line (the stage runner's report)."""
@@ -58,21 +65,55 @@ def run_measured(cmd: list[str], *, env: dict[str, str], timeout: float | None =
         timer = threading.Timer(timeout, _kill_group, (proc.pid,)) if timeout else None
         if timer:
             timer.start()
+        sampler = _SessionPeak(proc.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
+            sampler.done.set()
             if timer:
                 timer.cancel()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen not to wait again
         out.seek(0)
         err.seek(0)
+        sampler.join()
         result = ProcResult(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, proc.returncode,
-                            out.read(), err.read())
+                            out.read(), err.read(), sampler.peak)
     if result.returncode != 0:
         reason = "timed out" if timeout and wall >= timeout else f"exit code {result.returncode}"
         raise StageError(f"{' '.join(cmd[:4])} ... failed ({reason}); stderr tail:\n{result.stderr[-2000:]}")
     return result
+
+
+class _SessionPeak(threading.Thread):
+    """The peak of the summed RSS of every process in session ``sid`` (the child started its own), sampled."""
+
+    def __init__(self, sid: int) -> None:
+        super().__init__(daemon=True)
+        self.sid, self.peak, self.done = sid, 0, threading.Event()
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, self.total())
+            self.done.wait(SAMPLE_SECONDS)
+
+    def total(self) -> int:
+        total = 0
+        try:
+            pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        except OSError:
+            return 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+            if int(fields[3]) == self.sid:  # session; resident pages are field 24 of the line
+                total += int(fields[21]) * self.page
+        return total
 
 
 def _kill_group(pid: int) -> None:

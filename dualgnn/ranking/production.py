@@ -141,10 +141,12 @@ def worth_shipping(tuning: dict) -> str | None:
 
 
 def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, seed: int = 0,
-                       params: dict | None = None, log: Callable[[str], None] = lambda _m: None):
+                       params: dict | None = None, saved: dict | None = None,
+                       log: Callable[[str], None] = lambda _m: None):
     """The ranker for a model trained on ``split`` (``result``: its TrainResult, or anything with its ``model``
     and ``config``): returns the fitted :class:`~dualgnn.ranking.ranker.RankerScorer` with ``.classic_params``
-    (name -> tuned values). ``params``: the classics' values, given instead of tuned on the split."""
+    (name -> tuned values). ``params``: the classics' values, given instead of tuned on the split; ``saved``: their
+    item-item matrices already formed on the split's training edges (:func:`read_served_classics`)."""
     from dualgnn.classics.tuning import tune
     from dualgnn.model.embed import embed_all, training_graph
     from dualgnn.model.inputs import NodeInputs
@@ -162,7 +164,7 @@ def fit_shipped_ranker(graph: ProductGraph, features, split: Split, result, *, s
             params[name] = tuned.params
             log(f"tuned {name} on {tuned.pairs:,} validation pairs in {tuned.seconds:.1f}s")
     params = {name: params[name] for name in RANKER_CLASSICS}
-    classics = ranker_classics(split.train_copurchase, split.train_coview, n, params)
+    classics = ranker_classics(split.train_copurchase, split.train_coview, n, params, saved=saved)
     inputs = RankInputs.from_split(split, n, source, target, classics, features)
     validation = split.val_copurchase
     queries = np.unique(validation.src)

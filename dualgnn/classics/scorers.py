@@ -396,8 +396,8 @@ def sparse_sum(terms, shape: tuple[int, int]) -> sp.csr_matrix:
     """``sum_t diag(scale_t) m_t`` of sparse ``(scale, m)`` terms (``scale``: a weight per row, None for 1; a
     float32 term with None is put in canonical form in place) as one float32 CSR matrix in canonical form. Each
     term is put in canonical form once (scipy would sort a product's rows again for every addition it takes part
-    in) and the terms are added pairwise, as a tree: the sum of nine path matrices is merged about three times
-    over, not nine."""
+    in) and the terms are added pairwise, as a tree: a sum of nine terms merges each entry about three times, not
+    nine."""
     parts = []
     for scale, m in terms:
         m = sp.csr_matrix(m, dtype=np.float32, copy=scale is not None)

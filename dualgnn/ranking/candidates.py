@@ -206,7 +206,6 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     """Candidates and signals for ``queries`` (module docstring); ``pairs`` = (row in batch, product), sorted by
     row, replaces the retrieved candidates (features of given pairs)."""
     queries = np.asarray(queries, np.int64)
-    b, n = len(queries), inputs.n
     g = inputs.graph
     first = {name: m[queries] for name, m in (("a", g.a), ("at", g.at), ("c", g.c))}
     hops = inputs.hops()

@@ -3,13 +3,16 @@ against the GNN alone, on a generated catalog.
 
 Uses the suite's graph of a size (``python bench/run.py --sizes 100k --stages build --work WORK`` makes
 ``WORK/100k/graph``). Trains a shipped model on it in its own process (``dualgnn train --epochs E``; the ranker's
-own fitting time is the manifest's ``training.ranker.seconds``), then times ``dualgnn recommend --all --out
-FILE.parquet`` with the model's ranker and with ``--gnn-only``, in alternating order, each in a fresh process
-(wall and CPU seconds, peak RSS: of all its processes together), and prints the medians and their ratio: the two run side by side in one sitting,
-so the ratio holds on a shared, noisy machine where the absolute seconds may not.
+own fitting time is the manifest's ``training.ranker.seconds``), then times the whole-catalog export with the
+model's ranker, as ``dualgnn recommend --all --out FILE.parquet`` (its query batches on ``--threads`` threads) and
+as ``dualgnn export-distributed`` (that many processes of one thread), against ``recommend --all --gnn-only``, in
+alternating order, each in a fresh process (wall and CPU seconds, peak RSS of all its processes together), and
+prints the medians and their ratio to the GNN alone: they run side by side in one sitting, so the ratio holds on
+a shared, noisy machine where the absolute seconds may not. At 1M products the model comes from
+``bench/ranker_onto_model.py`` (``--reuse``): tuning RP3beta there is the cost.
 
     python bench/ranker_bench.py --size 100k --work WORK --epochs 2 --repeats 3
-    python bench/ranker_bench.py --size 1m --work WORK --epochs 1 --repeats 1
+    python bench/ranker_bench.py --size 1m --work WORK --reuse --repeats 1 --modes processes
 
 Prints a table and writes ``bench/results/ranker-SIZE-*.json``.
 """
@@ -73,6 +76,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="exports per mode (alternating order)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="keep a model trained by an earlier run")
+    ap.add_argument("--modes", default="all", help="comma-separated export modes among: threads, processes "
+                    "(the ranker's two), gnn (always run: the reference)")
     args = ap.parse_args()
     size = parse_size(args.size, args.work)
     graph, model = size.root / "graph", size.root / "model-ranked"
@@ -92,7 +97,9 @@ def main() -> None:
     print(f"ranker: shipped {ranker.get('shipped')}, fitted in {ranker.get('seconds')} s on "
           f"{ranker.get('validation_queries')} queries ({ranker.get('pairs')} pairs), inner validation "
           f"{ranker.get('validation')}" + ("" if ranker.get("shipped") else f"; not shipped: {ranker.get('reason')}"))
-    modes = list(MODES) if ranker.get("shipped") else [GNN_ONLY]
+    chosen = set(args.modes.split(",")) if args.modes != "all" else {"threads", "processes"}
+    picked = {"ranker (default)": "threads", "ranker, processes": "processes"}
+    modes = [m for m in MODES if m == GNN_ONLY or (ranker.get("shipped") and picked[m] in chosen)]
     runs = {name: [] for name in modes}
     for r in range(args.repeats):
         for name in (modes if r % 2 == 0 else modes[::-1]):

@@ -360,10 +360,10 @@ def top_per_row(m: sp.csr_matrix, k: int, keys: "RowKeys | None" = None) -> sp.c
     need = np.zeros(m.shape[0], np.int64)
     need[long] = k - (np.searchsorted(keys.sorted, threshold[long]) - start[long])
     row_threshold = threshold[keys.rows]
-    tie = keys.keys == row_threshold
-    ties_so_far = np.cumsum(tie)
-    before_row = np.concatenate([[0], ties_so_far])[start]
-    keep = (keys.keys < row_threshold) | (tie & (ties_so_far - before_row[keys.rows] <= need[keys.rows]))
+    keep = keys.keys < row_threshold
+    tie = np.flatnonzero(keys.keys == row_threshold)  # in storage order, rows ascending
+    tie_row = keys.rows[tie]
+    keep[tie[np.arange(len(tie)) - np.searchsorted(tie_row, tie_row) < need[tie_row]]] = True
     counts = np.bincount(keys.rows[keep], minlength=m.shape[0])
     return sp.csr_matrix((m.data[keep].astype(np.float32), m.indices[keep], np.concatenate([[0], np.cumsum(counts)])),
                          shape=m.shape)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualgnn.classics.scorers import ComboScorer
+from dualgnn.classics.scorers import ComboScorer, find_sorted
 from dualgnn.errors import ArtifactError, DualGNNError
 from dualgnn.graph import Edges
 from dualgnn.metrics import rank_targets
@@ -189,14 +189,14 @@ def training_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes, known:
     queries = np.unique(edges.src)
     xs, ys, groups, kept = [], [], [], []
     found = 0
-    for i in _batches(len(queries), n):
+    for i in _batches(len(queries), 0):  # sparse signals only: no dense row bounds the batch
         batch = make_batch(inputs, queries[i], sizes)
-        label = np.isin(batch.queries[batch.cand_row] * np.int64(n) + batch.cand_col, positives)
+        label = find_sorted(positives, batch.queries[batch.cand_row] * np.int64(n) + batch.cand_col)[1]
         found += int(label.sum())
         has = np.bincount(batch.cand_row[label], minlength=len(batch.queries)) > 0
         keep = has[batch.cand_row]
         u, v, row = batch.queries[batch.cand_row[label]], batch.cand_col[label], batch.cand_row[label]
-        one_way = ~np.isin(v * np.int64(n) + u, known)
+        one_way = ~find_sorted(known, v * np.int64(n) + u)[1]
         x = np.concatenate([pair_features(inputs, batch)[keep], pair_rows(inputs, v[one_way], u[one_way], sizes)])
         y = np.concatenate([label[keep], np.zeros(int(one_way.sum()), bool)])
         group = np.concatenate([batch.cand_row[keep], row[one_way]])
@@ -218,7 +218,7 @@ def direction_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes, known
     positives = np.unique(edges.src * np.int64(n) + edges.dst)
     known = _known_keys(inputs, positives, known)
     u, v = positives // n, positives % n
-    one_way = ~np.isin(v * n + u, known)
+    one_way = ~find_sorted(known, v * n + u)[1]
     u, v = u[one_way], v[one_way]
     width = len(feature_names(inputs.classics))
     x = np.stack([pair_rows(inputs, u, v, sizes), pair_rows(inputs, v, u, sizes)], axis=1).reshape(-1, width)
@@ -226,7 +226,8 @@ def direction_set(inputs: RankInputs, edges: Edges, sizes: CandidateSizes, known
 
 
 def _known_keys(inputs: RankInputs, positives: np.ndarray, known: Edges | None) -> np.ndarray:
-    """``src * n + dst`` of every edge the ranker knows: the training graph's, ``positives``' and ``known``'s."""
+    """``src * n + dst`` of every edge the ranker knows, sorted: the training graph's, ``positives``' and
+    ``known``'s."""
     n = inputs.n
     train = inputs.graph.a.tocoo()
     keys = np.union1d(positives, train.row.astype(np.int64) * n + train.col)
@@ -237,7 +238,7 @@ def pair_rows(inputs: RankInputs, src: np.ndarray, dst: np.ndarray, sizes: Candi
     """Features of the given pairs ``(src[i], dst[i])``, candidates or not, in their order."""
     out = np.zeros((len(src), len(feature_names(inputs.classics))), np.float32)
     uniq, inverse = np.unique(src, return_inverse=True)
-    for i in _batches(len(uniq), inputs.n):
+    for i in _batches(len(uniq), 0):
         sel = np.flatnonzero((inverse >= i.start) & (inverse < i.start + len(uniq[i])))
         batch = make_batch(inputs, uniq[i], sizes, pairs=(inverse[sel] - i.start, dst[sel]))
         out[sel] = pair_features(inputs, batch)

@@ -5,8 +5,9 @@ Why it matters: at 1M products an (n, hidden) float32 tensor is 256 MB. glibc se
 every page again on the next step: a training step composed by autograd makes dozens of them. jemalloc told to
 retain its memory (``MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1``) hands the same pages back to
 the next step instead. The commands that train, propagate over a whole graph or rank a catalog
-(:data:`ALLOCATOR_COMMANDS`) run under it when the system has libjemalloc (``apt-get install libjemalloc2``): the console entry point starts the
-command again with it preloaded (:func:`jemalloc_environment`); ``DUALGNN_ALLOCATOR=system`` keeps glibc. Without
+(:data:`ALLOCATOR_COMMANDS`) run under it when the system has libjemalloc (``apt-get install libjemalloc2``): the
+console entry point starts the command again with it preloaded (:func:`jemalloc_environment`);
+``DUALGNN_ALLOCATOR=system`` keeps glibc. Without
 it, two glibc switches remain: :func:`use_huge_pages` (set by the entry point: 2 MB pages, far fewer faults) and
 :func:`keep_freed_memory` (``dualgnn train --fast-alloc``: one heap never returned, faster steps at a higher
 peak). ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures a step; the figures are in

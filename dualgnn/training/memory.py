@@ -7,11 +7,10 @@ retain its memory (``MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1
 the next step instead. The commands that train, propagate over a whole graph or rank a catalog
 (:data:`ALLOCATOR_COMMANDS`) run under it when the system has libjemalloc (``apt-get install libjemalloc2``): the
 console entry point starts the command again with it preloaded (:func:`jemalloc_environment`);
-``DUALGNN_ALLOCATOR=system`` keeps glibc. Without
-it, two glibc switches remain: :func:`use_huge_pages` (set by the entry point: 2 MB pages, far fewer faults) and
-:func:`keep_freed_memory` (``dualgnn train --fast-alloc``: one heap never returned, faster steps at a higher
-peak). ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures a step; the figures are in
-bench/PERFORMANCE.md.
+``DUALGNN_ALLOCATOR=system`` keeps glibc. Without it, two glibc switches remain: :func:`use_huge_pages` (set by the
+entry point: 2 MB pages, far fewer faults) and :func:`keep_freed_memory` (``dualgnn train --fast-alloc``: one heap
+never returned, faster steps at a higher peak). ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures a
+step; the figures are in bench/PERFORMANCE.md.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Why it matters: at 1M products an (n, hidden) float32 tensor is 256 MB. glibc se
 (a limit ``mallopt`` cannot raise) with a fresh ``mmap`` and returns it on free, so the kernel faults in and zeroes
 every page again on the next step: a training step composed by autograd makes dozens of them. jemalloc told to
 retain its memory (``MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1``) hands the same pages back to
-the next step instead. The commands that train, propagate over a whole graph or rank a catalog
-(:data:`ALLOCATOR_COMMANDS`) run under it when the system has libjemalloc (``apt-get install libjemalloc2``): the
-console entry point starts the command again with it preloaded (:func:`jemalloc_environment`);
+the next step instead. The commands that train or propagate over a whole graph (:data:`ALLOCATOR_COMMANDS`) run
+under it when the system has libjemalloc (``apt-get install libjemalloc2``): the console entry point starts the
+command again with it preloaded (:func:`jemalloc_environment`);
 ``DUALGNN_ALLOCATOR=system`` keeps glibc. Without it, two glibc switches remain: :func:`use_huge_pages` (set by the
 entry point: 2 MB pages, far fewer faults) and :func:`keep_freed_memory` (``dualgnn train --fast-alloc``: one heap
 never returned, faster steps at a higher peak). ``python bench/step_timer.py GRAPH_DIR [--fast-alloc]`` measures a
@@ -21,12 +21,11 @@ import os
 import sys
 
 
-#: The commands whose work is whole-graph training or propagation, or a whole catalog's ranked lists: they run
-#: under jemalloc when it is installed. The ranker's query batches make arrays of tens of MB by the dozen (sparse
-#: rows, candidate vectors, features): on the generated 100k catalog 6,144 queries were ranked in 31.4 s on glibc
-#: and 17.2 s under jemalloc (same lists; one process, one thread).
-ALLOCATOR_COMMANDS = frozenset({"train", "train-distributed", "evaluate", "refresh", "recommend",
-                                "export-distributed"})
+#: The commands whose work is whole-graph training or propagation: they run under jemalloc when it is installed.
+#: Not ``recommend`` / ``export-distributed``: their ranked export was 1.8x faster under it on the generated 100k
+#: catalog (6,144 queries: 31.4 s on glibc, 17.2 s), but at 1M products it grew to 24 GB under this retaining
+#: configuration (two threads) and was killed, where one thread on glibc held 6.8 GB over four 1,024-query batches.
+ALLOCATOR_COMMANDS = frozenset({"train", "train-distributed", "evaluate", "refresh"})
 JEMALLOC_CONF = "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 _JEMALLOC_PATHS = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
                    "/usr/lib64/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")

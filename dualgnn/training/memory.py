@@ -24,7 +24,8 @@ import sys
 #: The commands whose work is whole-graph training or propagation: they run under jemalloc when it is installed.
 #: Not ``recommend`` / ``export-distributed``: their ranked export was 1.8x faster under it on the generated 100k
 #: catalog (6,144 queries: 31.4 s on glibc, 17.2 s), but at 1M products it grew to 24 GB under this retaining
-#: configuration (two threads) and was killed, where one thread on glibc held 6.8 GB over four 1,024-query batches.
+#: configuration (two threads) and was killed; on glibc it peaked at 18.5 GB in its first 25,000 queries (its
+#: transients: see the README's ranker section), so the retained pages added to a working set already too big.
 ALLOCATOR_COMMANDS = frozenset({"train", "train-distributed", "evaluate", "refresh"})
 JEMALLOC_CONF = "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 _JEMALLOC_PATHS = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",

@@ -168,6 +168,31 @@ def test_ranked_lists_fuse_known_co_purchases_with_the_rankers_predictions_under
     np.testing.assert_array_equal(rec.recommend(np.array([q]), 4)[0], rec.search(s[[q]], [np.array([q])], 4)[0])
 
 
+def test_ranked_lists_fuse_the_best_allowed_known_products_and_a_batch_ranks_as_single_queries_do():
+    graph, s, t = random_catalog(seed=6)
+    cp = graph.copurchase  # product 0 becomes a hub: one known list far longer than the others
+    cp = Edges(np.r_[cp.src, np.zeros(300, np.int64)], np.r_[cp.dst, np.arange(1, 301)], np.ones(len(cp) + 300, np.float32))
+    graph = ProductGraph(graph.ids, graph.products, cp, Edges.empty())
+    rec = recommender_for(graph, s, t)
+    n, rng = len(s), np.random.default_rng(1)
+    lists = {q: [v for v in rng.permutation(n)[:12].tolist() if v != q and v not in set(rec.linked[q].indices)]
+             for q in range(n)}
+    rec.use_ranker(_StubRanker(n, lists))
+    stock = np.sort(rng.choice(n, n // 2, replace=False))
+    f = Filters(exclude_same_category=True, in_stock=stock)
+    queries = np.array([0, 7, 3, 0, 11])
+    ids, scores = rec.recommend(queries, 4, f)
+    for row, q in enumerate(queries):
+        single = rec.recommend(queries[row:row + 1], 4, f)
+        np.testing.assert_array_equal(ids[row], single[0][0])
+        np.testing.assert_array_equal(scores[row], single[1][0])
+    cat = rec.category
+    known = rec.linked[0].indices
+    allowed = known[np.isin(known, stock) & ((cat[known] != cat[0]) | (cat[0] < 0))]
+    best = allowed[np.argsort(-(s[0] @ t[allowed].T), kind="stable")]
+    assert len(best) > 4 and ids[0, 0::2].tolist() == best[:2].tolist()  # the hub's best allowed, by rank
+
+
 def test_similar_uses_source_source():
     graph, s, t = random_catalog(seed=3)
     rec = recommender_for(graph, s, t)

@@ -254,8 +254,7 @@ class Recommender:
             if filters.exclude_linked or self.linked is None:
                 got, got_scores = predicted[:, :k], predicted_scores[:, :k]
             else:
-                known = self._known(q)
-                known = self._allowed(known, np.zeros(known.shape), keep, filters)[0]
+                known = self._known(q, k, keep, filters)
                 got, got_scores = fuse([known, predicted], k)
             ids[warm, :got.shape[1]], scores[warm, :got.shape[1]] = got, got_scores
         short = np.flatnonzero((ids < 0).any(axis=1))
@@ -270,20 +269,29 @@ class Recommender:
                 scores[row, len(have):len(have) + len(take)] = below
         return ids, scores
 
-    def _known(self, queries: np.ndarray) -> np.ndarray:
-        """Each query's co-purchase out-neighbours, by ``source . target`` (best first), padded with -1."""
+    def _known(self, queries: np.ndarray, k: int, exclude: Exclusion, filters: Filters) -> np.ndarray:
+        """Each query's first ``k`` co-purchase out-neighbours that ``filters`` allow, by ``source . target`` (best
+        first), padded with -1: ``(b, k)``.
+
+        Only these can reach the fused top ``k``: the ranker's list never holds a known pair, so a known product
+        ranked below ``k`` allowed ones scores below all of them. The pairs are filtered and sorted flat, so the work
+        follows the batch's links, not its longest list times its length (at 1M products one hub's 21,227 links
+        padded 20,000 rows to 3.4 GB)."""
         sub = self.linked[queries]
         counts = np.diff(sub.indptr)
-        width = int(counts.max()) if len(counts) else 0
-        out = np.full((len(queries), width), -1, np.int64)
-        if width == 0:
-            return out
         rows = np.repeat(np.arange(len(queries)), counts)
         cols = sub.indices.astype(np.int64)
+        drop = exclude(rows, cols[:, None])[:, 0]
+        if filters.in_stock is not None:
+            drop |= ~np.isin(cols, self._stock_rows(filters.in_stock)[0])
+        rows, cols = rows[~drop], cols[~drop]
         gnn = np.einsum("ij,ij->i", self.source[queries[rows]], self.target[cols])
         order = np.lexsort((-gnn, rows))
-        slot = np.arange(len(order)) - np.repeat(sub.indptr[:-1], counts)
-        out[rows[order], slot] = cols[order]
+        rows, cols = rows[order], cols[order]
+        slot = np.arange(len(rows)) - np.searchsorted(rows, rows)
+        keep = slot < k
+        out = np.full((len(queries), k), -1, np.int64)
+        out[rows[keep], slot[keep]] = cols[keep]
         return out
 
     def _allowed(self, ids: np.ndarray, scores: np.ndarray, exclude: Exclusion,

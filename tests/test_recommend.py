@@ -171,7 +171,8 @@ def test_ranked_lists_fuse_known_co_purchases_with_the_rankers_predictions_under
 def test_ranked_lists_fuse_the_best_allowed_known_products_and_a_batch_ranks_as_single_queries_do():
     graph, s, t = random_catalog(seed=6)
     cp = graph.copurchase  # product 0 becomes a hub: one known list far longer than the others
-    cp = Edges(np.r_[cp.src, np.zeros(300, np.int64)], np.r_[cp.dst, np.arange(1, 301)], np.ones(len(cp) + 300, np.float32))
+    cp = Edges(np.r_[cp.src, np.zeros(300, np.int64)], np.r_[cp.dst, np.arange(1, 301)],
+               np.ones(len(cp) + 300, np.float32))
     graph = ProductGraph(graph.ids, graph.products, cp, Edges.empty())
     rec = recommender_for(graph, s, t)
     n, rng = len(s), np.random.default_rng(1)

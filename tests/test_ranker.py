@@ -12,7 +12,7 @@ from dualgnn.evaluation.methods import MethodContext, fit_method
 from dualgnn.graph import Edges
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.ranking.candidates import CandidateSizes, make_batch
-from dualgnn.ranking.ranker import RankerScorer, load_ranker, save_ranker
+from dualgnn.ranking.ranker import COLD_PRIORS, RankerScorer, load_ranker, ndcg_at, save_ranker
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
 from tests.planted_graph import planted_world
@@ -170,6 +170,38 @@ def test_ranker_on_cold_products(world):
             else:
                 assert len(got) <= 3
     assert inputs.isolated(cold).all() and not inputs.isolated(warm).any()
+    # A cold query's path list is the best sellers: its path rank is how many products are bought more often.
+    batch = make_batch(inputs, cold, ranker.sizes)
+    indeg = inputs.in_degree()
+    more = (indeg[None, :] > indeg[batch.cand_col][:, None]).sum(axis=1)
+    np.testing.assert_array_equal(batch.signals["rank_paths"], more)
+    # The cold prior moves cold queries towards the best sellers and leaves warm queries' order alone.
+    assert ranker.cold_prior in COLD_PRIORS and ranker.tuning["validation"]["cold queries"] >= 0
+    strong = RankerScorer(inputs, ranker.booster, ranker.sizes, ranker.prior, cold_prior=1000.0)
+    for q in cold[:5]:
+        top = np.argsort(-strong.score(q[None])[0], kind="stable")[:5]
+        assert (np.diff(indeg[top]) <= 0).all()  # in popularity order
+    plain = RankerScorer(inputs, ranker.booster, ranker.sizes, ranker.prior, cold_prior=0.0)
+    warm_batch, cold_batch = make_batch(inputs, warm, ranker.sizes), make_batch(inputs, cold, ranker.sizes)
+    np.testing.assert_array_equal(strong.predict_batch(warm_batch), plain.predict_batch(warm_batch))
+    lower = strong.predict_batch(cold_batch) < plain.predict_batch(cold_batch)
+    np.testing.assert_array_equal(lower, cold_batch.signals["rank_paths"] > 0)  # all but the best sellers move down
+
+
+def test_ndcg_of_groups_matches_its_definition():
+    rng = np.random.default_rng(3)
+    sizes = np.array([1, 4, 12, 30])
+    labels = np.concatenate([np.eye(1, k, rng.integers(k))[0] + (rng.random(k) < 0.2) for k in sizes]) > 0
+    scores = rng.integers(0, 5, len(labels)).astype(float)  # ties: row order decides
+    got = ndcg_at(scores, labels.astype(np.float32), sizes, k=10)
+    start = 0
+    for i, k in enumerate(sizes):
+        s, y = scores[start:start + k], labels[start:start + k]
+        ranked = y[np.argsort(-s, kind="stable")][:10]
+        dcg = sum(1 / np.log2(r + 2) for r in np.flatnonzero(ranked))
+        ideal = sum(1 / np.log2(r + 2) for r in range(min(int(y.sum()), 10)))
+        assert got[i] == pytest.approx(dcg / ideal)
+        start += k
 
 
 def test_a_ranker_ships_only_when_enough_queries_show_it_beats_the_gnn():

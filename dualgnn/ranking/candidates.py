@@ -10,7 +10,8 @@ Signals of a candidate pair ``(q, v)`` (computed from one graph's edges and the 
 * each tuned classic's score (RP3beta today), from its sparse score rows;
 * ranks: the candidate's rank in the path total's row and each classic's row (how many products score strictly
   higher: exact, since everything outside a sparse row scores 0) and its position in the GNN's top list (capped at
-  its length: the GNN scores every product, and only its head is retrieved).
+  its length: the GNN scores every product, and only its head is retrieved). A query with no edge at all has no
+  path row; its path rank is the candidate's popularity rank (how many products have more co-purchase in-edges).
 
 Candidates of a query: the union of the GNN's top ``gnn_k`` (a maximum-inner-product search of the target index,
 :class:`dualgnn.index.TargetIndex`), the first classic's top ``classic_k``, the ``graph_k`` products with the most
@@ -99,7 +100,7 @@ class RankInputs:
         if self.n:
             self.gnn_top(np.zeros(1, np.int64), 1)
         if sizes.popular_k:
-            self.popular(sizes.popular_k), self.isolated(np.zeros(0, np.int64))
+            self.popular(sizes.popular_k), self.isolated(np.zeros(0, np.int64)), self.popularity_rank()
 
     def in_degree(self) -> np.ndarray:
         if "indeg" not in self._cache:
@@ -174,6 +175,14 @@ class RankInputs:
             self._cache["degree"] = self.in_degree() + self.out_degree() + np.diff(self.graph.c.indptr)
         return self._cache["degree"][np.asarray(queries, np.int64)] == 0
 
+    def popularity_rank(self) -> np.ndarray:
+        """Each product's rank by co-purchase in-edges: how many products have strictly more (0 = the most bought;
+        ties share a rank), float32."""
+        if "poprank" not in self._cache:
+            indeg = self.in_degree()
+            self._cache["poprank"] = (self.n - np.searchsorted(np.sort(indeg), indeg, side="right")).astype(np.float32)
+        return self._cache["poprank"]
+
     def popular(self, k: int) -> np.ndarray:
         """The ``k`` products with the most co-purchase in-edges (those with none never)."""
         if ("popular", k) not in self._cache:
@@ -230,6 +239,11 @@ def make_batch(inputs: RankInputs, queries: np.ndarray, sizes: CandidateSizes,
     for name in ("paths", *inputs.classics):
         # Exact: every product missing from a sparse row scores 0, below any entry (the values are non-negative).
         signals[f"rank_{name}"] = order[name].above(cand_row, signals[name]).astype(np.float32)
+    # A query with no edge has no path row: its graph list is the catalog's best sellers (as for the popularity
+    # baseline), so its rank there is the candidate's popularity rank, and the ranker's prior starts from it.
+    cold = inputs.isolated(queries)[cand_row]
+    if cold.any():
+        signals["rank_paths"][cold] = inputs.popularity_rank()[cand_col[cold]]
     signals["rank_gnn"] = _position(gnn_ids, cand_row, cand_col)
     return Batch(queries, cand_row, cand_col, signals, gnn_scores[:, 0])
 

@@ -11,7 +11,7 @@ Per candidate pair ``(q, v)``:
 * metadata: ``same_brand``, ``same_category_top``, ``same_category_leaf`` (1 / 0, NaN when either is unknown),
   ``text_cos``, ``log_price_diff`` (NaN when a price is missing);
 * ``rank_gnn``, ``rank_paths``, ``rank_<classic>``: the candidate's 0-based rank in each source's row (the GNN's
-  capped at the length of its retrieved list).
+  capped at the length of its retrieved list; for a query with no edge, ``rank_paths`` is its popularity rank).
 
 A cold product (no training edges) has zero path counts, classic scores and degrees; its GNN vectors come from the
 cold-start path and its metadata features are as for any product.

@@ -54,6 +54,11 @@ PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learnin
 #: and learn corrections to it; 0 = from scratch. On little validation data the prior keeps the classic's order.
 #: (A prior of 10, nearly the classic's order, was never chosen on music or gift cards, and is not offered.)
 GRID = tuple({"num_leaves": leaves, "prior": prior} for prior in (0.0, 1.0, 3.0) for leaves in (15, 63))
+#: A query with no edge (a cold product) has little to learn from: a split holds few such validation queries, and
+#: the trees learn mostly from warm ones. Its candidates' scores get ``-cold_prior * log(1 + popularity rank)``
+#: on top (its ``rank_paths`` is that rank: :func:`popularity_prior`), ``cold_prior`` chosen from these by the fold-mean NDCG@10 of the
+#: out-of-fold cold validation groups (at least ``MIN_COLD_GROUPS`` of them; else 0).
+COLD_PRIORS, MIN_COLD_GROUPS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0), 5
 #: ``FOLDS`` folds of the validation queries; the first holds the inner ones (:func:`inner_count`, ``INNER_SHARE``
 #: of them), whose out-of-fold HR@10 / MRR@10 is the reported validation figure.
 MAX_TREES, PATIENCE, FOLDS = 500, 40, 3
@@ -79,20 +84,29 @@ class RankerScorer(Scorer):
     pair_score = ComboScorer.pair_score  # score(u)[v], one batch of distinct sources at a time
 
     def __init__(self, inputs: RankInputs, booster, sizes: CandidateSizes = CandidateSizes(),
-                 prior: float = 0.0) -> None:
+                 prior: float = 0.0, cold_prior: float = 0.0) -> None:
         super().__init__(inputs.n)
         self.inputs, self.booster, self.sizes, self.prior = inputs, booster, sizes, float(prior)
+        self.cold_prior = float(cold_prior)
         self.features = feature_names(inputs.classics)
         if list(booster.feature_name()) != self.features:
             raise ArtifactError("the ranker model was fitted on other features than these inputs give",
                                 hint="refit the ranker (its classics must be the ones it was fitted with)")
-        self.floor = np.float32(score_floor(booster) - np.ceil(self.prior * np.log1p(inputs.n)))
+        self.floor = np.float32(score_floor(booster) - np.ceil((self.prior + self.cold_prior) * np.log1p(inputs.n)))
         # The logistic's width for the non-candidates' GNN scores: their spread on a fixed sample of pairs.
         sample = inputs.source[:256] @ inputs.target[:4096].T
         self.tail_scale = float(np.std(sample)) if sample.size and np.std(sample) > 0 else 1.0
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.booster.predict(x, num_threads=1) + prior_score(x, self.features, self.prior)
+    def predict(self, x: np.ndarray, cold: np.ndarray) -> np.ndarray:
+        """Scores of feature rows ``x``; ``cold`` (bool per row): the row's query has no edge (a cold product)."""
+        return self.booster.predict(x, num_threads=1) + prior_score(x, self.features, self.prior) + \
+            np.where(cold, popularity_prior(x, self.features, self.cold_prior), 0.0)
+
+    def predict_batch(self, batch) -> np.ndarray:
+        """Scores of ``batch``'s candidates (:func:`make_batch`)."""
+        if not len(batch.cand_row):
+            return np.zeros(0)
+        return self.predict(pair_features(self.inputs, batch), self.inputs.isolated(batch.queries)[batch.cand_row])
 
     def score(self, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.int64)
@@ -101,7 +115,7 @@ class RankerScorer(Scorer):
             out[i] = self.tail(self.inputs.source[queries[i]] @ self.inputs.target.T)
             batch = make_batch(self.inputs, queries[i], self.sizes)
             if len(batch.cand_row):
-                pred = self.predict(pair_features(self.inputs, batch))
+                pred = self.predict_batch(batch)
                 out[i][batch.cand_row, batch.cand_col] = np.maximum(pred, np.nextafter(self.floor, np.inf))
         return out
 
@@ -136,7 +150,7 @@ class RankerScorer(Scorer):
 
     def _ranked_batch(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = make_batch(self.inputs, queries, self.sizes)
-        pred = self.predict(pair_features(self.inputs, batch)) if len(batch.cand_row) else np.zeros(0)
+        pred = self.predict_batch(batch)
         order = np.lexsort((-pred, batch.cand_row))
         sizes = batch.group_sizes()
         width = int(sizes.max()) if len(sizes) else 0
@@ -156,6 +170,13 @@ def prior_score(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:
     if column >= len(features):
         raise DualGNNError("the ranker's prior needs a classic among its inputs")
     return -prior * np.log1p(x[:, column].astype(np.float64))
+
+
+def popularity_prior(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:
+    """``-prior * log(1 + rank)`` in the path list, which is the popularity list for a query with no edge."""
+    if not prior:
+        return np.zeros(len(x))
+    return -prior * np.log1p(x[:, features.index("rank_paths")].astype(np.float64))
 
 
 def score_floor(booster) -> np.float32:
@@ -307,20 +328,38 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
             best = (float(curve[trees - 1]), point, trees)
     score, point, trees = best
     params, prior = _split_point(base, point)
-    inner_model = lgb.train(params, dataset(train_rows[0], prior), trees)
+    models = {0: lgb.train(params, dataset(train_rows[0], prior), trees)}
+    cold = {k: _cold_groups(inputs, groups[k]) for k in held_out}
+    cold_count = sum(len(c[2]) for c in cold.values())
+    cold_prior, cold_ndcg = 0.0, None
+    if cold_count >= MIN_COLD_GROUPS:
+        totals = np.zeros(len(COLD_PRIORS))
+        for k in held_out:
+            x, y, group = cold[k]
+            if len(group):
+                if k not in models:
+                    models[k] = lgb.train(params, dataset(train_rows[k], prior), trees)
+                base_score = models[k].predict(x, num_threads=1) + prior_score(x, names, prior)
+                totals += [ndcg_at(base_score + popularity_prior(x, names, w), y, group).sum() for w in COLD_PRIORS]
+        best_cold = int(np.argmax(totals))  # the first best: the smallest prior among equals
+        cold_prior, cold_ndcg = COLD_PRIORS[best_cold], round(float(totals[best_cold] / cold_count), 4)
+    inner_model = models[0]
     inner_part = parts[0]
     exclude = inputs.graph.a
-    stats = rank_targets(RankerScorer(inputs, inner_model, sizes, prior), inner_part.src, inner_part.dst, exclude)
+    stats = rank_targets(RankerScorer(inputs, inner_model, sizes, prior, cold_prior), inner_part.src, inner_part.dst,
+                         exclude)
     figures = {k: round(v, 4) for k, v in stats.summary((10,)).items()}
     # The GNN alone on the same queries: what the ranker must beat to be worth shipping (production.worth_shipping).
     gnn = rank_targets(EmbeddingScorer(inputs.source, inputs.target), inner_part.src, inner_part.dst, exclude)
     figures.update({f"gnn {k}": round(v, 4) for k, v in gnn.summary((10,)).items()})
     every = rows(list(range(len(folds))))
     booster = lgb.train(params, dataset(every, prior), trees)
-    scorer = RankerScorer(inputs, booster, sizes, prior)
+    scorer = RankerScorer(inputs, booster, sizes, prior, cold_prior)
     queries = sum(len(g[2]) for g in groups)
-    scorer.tuning = {"params": {**point, "trees": trees, "min_data_in_leaf": min_leaf, **sizes.to_dict()},
-                     "validation": {**figures, "cross-validated NDCG@10": round(score, 4)},
+    scorer.tuning = {"params": {**point, "trees": trees, "min_data_in_leaf": min_leaf, "cold_prior": cold_prior,
+                                **sizes.to_dict()},
+                     "validation": {**figures, "cross-validated NDCG@10": round(score, 4),
+                                    "cold queries": int(cold_count), "cold NDCG@10": cold_ndcg},
                      "evaluations": len(GRID), "folds": len(held_out),
                      "seconds": round(time.perf_counter() - t0, 2), "validation_pairs": int(len(inner_part)),
                      "inner_queries": int(len(folds[0])), "validation_queries": int(queries),
@@ -331,6 +370,27 @@ def fit_ranker(inputs: RankInputs, validation: Edges, *, sizes: CandidateSizes =
         f"{recall:.3f}): {point}, {trees} trees; inner validation HR@10 {figures['HR@10']:.3f} / MRR@10 "
         f"{figures['MRR@10']:.3f}")
     return scorer
+
+
+def _cold_groups(inputs: RankInputs, group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, labels, group sizes)`` of the groups of :func:`training_set`'s ``group`` whose query has no edge."""
+    x, y, sizes, kept = group[:4]
+    cold = inputs.isolated(kept)
+    rows = np.repeat(cold, sizes)
+    return x[rows], y[rows], sizes[cold]
+
+
+def ndcg_at(scores: np.ndarray, labels: np.ndarray, sizes: np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k of each group (rows ``sizes[i]`` at a time, binary ``labels``, each group holding a positive) when
+    ranked by ``scores``; ties by row order. LightGBM's definition for binary labels."""
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    order = np.lexsort((-scores, group))
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    hit = (labels[order] > 0) & (rank < k)
+    dcg = np.bincount(group, weights=np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0), minlength=len(sizes))
+    positives = np.minimum(np.bincount(group, weights=labels > 0, minlength=len(sizes)), k).astype(np.int64)
+    ideal = np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))[np.maximum(positives, 1) - 1]
+    return dcg / ideal
 
 
 def _split_point(base: dict, point: dict) -> tuple[dict, float]:
@@ -363,7 +423,7 @@ def save_ranker(scorer: RankerScorer, directory: str | Path, extra: dict | None 
     with atomic_path(directory / "ranker.txt") as tmp:
         scorer.booster.save_model(str(tmp))
     write_json(directory / "ranker.json", {"features": scorer.features, "classics": list(scorer.inputs.classics),
-                                           "prior": scorer.prior,
+                                           "prior": scorer.prior, "cold_prior": scorer.cold_prior,
                                            "sizes": scorer.sizes.to_dict(), "tuning": getattr(scorer, "tuning", {}),
                                            **(extra or {})})
 
@@ -377,6 +437,7 @@ def load_ranker(directory: str | Path, inputs: RankInputs) -> RankerScorer:
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read the ranker in {directory}: {exc}",
                             hint="refit it with `dualgnn train`") from exc
-    scorer = RankerScorer(inputs, booster, CandidateSizes(**meta["sizes"]), meta.get("prior", 0.0))
+    scorer = RankerScorer(inputs, booster, CandidateSizes(**meta["sizes"]), meta.get("prior", 0.0),
+                          meta.get("cold_prior", 0.0))
     scorer.tuning = meta.get("tuning", {})
     return scorer

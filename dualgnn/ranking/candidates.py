@@ -94,13 +94,14 @@ class RankInputs:
         return self.graph.n
 
     def warm(self, sizes: "CandidateSizes") -> None:
-        """Build every lazily cached table now (degrees, the GNN's index, the popular list): threads then only
-        read."""
+        """Build every lazily cached table now (degrees, the GNN's index, the popular list, the text norms): threads
+        then only read."""
         self.in_degree(), self.out_degree(), self.paths_matrix()
         if self.n:
             self.gnn_top(np.zeros(1, np.int64), 1)
         if sizes.popular_k:
             self.popular(sizes.popular_k), self.isolated(np.zeros(0, np.int64)), self.popularity_rank()
+        self.text_norms()
 
     def in_degree(self) -> np.ndarray:
         if "indeg" not in self._cache:
@@ -174,6 +175,15 @@ class RankInputs:
         if "degree" not in self._cache:
             self._cache["degree"] = self.in_degree() + self.out_degree() + np.diff(self.graph.c.indptr)
         return self._cache["degree"][np.asarray(queries, np.int64)] == 0
+
+    def text_norms(self) -> np.ndarray | None:
+        """The Euclidean norm of each product's text vector (None without text features), computed once."""
+        text = getattr(self.features, "text", None)
+        if text is None:
+            return None
+        if "text_norms" not in self._cache:
+            self._cache["text_norms"] = np.linalg.norm(np.asarray(text), axis=1)
+        return self._cache["text_norms"]
 
     def popularity_rank(self) -> np.ndarray:
         """Each product's rank by co-purchase in-edges: how many products have strictly more (0 = the most bought;

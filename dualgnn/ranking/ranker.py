@@ -56,8 +56,8 @@ PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learnin
 GRID = tuple({"num_leaves": leaves, "prior": prior} for prior in (0.0, 1.0, 3.0) for leaves in (15, 63))
 #: A query with no edge (a cold product) has little to learn from: a split holds few such validation queries, and
 #: the trees learn mostly from warm ones. Its candidates' scores get ``-cold_prior * log(1 + popularity rank)``
-#: on top (its ``rank_paths`` is that rank: :func:`popularity_prior`), ``cold_prior`` chosen from these by the fold-mean NDCG@10 of the
-#: out-of-fold cold validation groups (at least ``MIN_COLD_GROUPS`` of them; else 0).
+#: on top (its ``rank_paths`` is that rank: :func:`popularity_prior`), ``cold_prior`` chosen from these by the
+#: NDCG@10 of the out-of-fold cold validation groups, pooled (at least ``MIN_COLD_GROUPS`` of them; else 0).
 COLD_PRIORS, MIN_COLD_GROUPS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0), 5
 #: ``FOLDS`` folds of the validation queries; the first holds the inner ones (:func:`inner_count`, ``INNER_SHARE``
 #: of them), whose out-of-fold HR@10 / MRR@10 is the reported validation figure.

@@ -22,10 +22,11 @@ import sys
 
 
 #: The commands whose work is whole-graph training or propagation: they run under jemalloc when it is installed.
-#: Not ``recommend`` / ``export-distributed``: their ranked export was 1.8x faster under it on the generated 100k
-#: catalog (6,144 queries: 31.4 s on glibc, 17.2 s), but at 1M products it grew to 24 GB under this retaining
-#: configuration (two threads) and was killed; on glibc it peaked at 18.5 GB in its first 25,000 queries (its
-#: transients: see the README's ranker section), so the retained pages added to a working set already too big.
+#: Not ``recommend`` / ``export-distributed``: their ranked batches once allocated catalog-sized transients (every
+#: product's text norm, known co-purchases padded to the longest list), which made glibc's fresh pages costly
+#: and jemalloc's retained ones grow to 24 GB at 1M products. Without them, 19,488 queries of the generated 100k
+#: catalog (two threads) took 19.4 s on glibc, 16.8 s under this retaining jemalloc, 21.5 s under jemalloc's
+#: defaults: not worth holding every freed page for.
 ALLOCATOR_COMMANDS = frozenset({"train", "train-distributed", "evaluate", "refresh"})
 JEMALLOC_CONF = "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 _JEMALLOC_PATHS = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",

@@ -60,7 +60,7 @@ def recommend_command(
     """Recommend products: after each query product, the k products customers are most likely to buy next."""
     from dualgnn.outputs import claim_output
     from dualgnn.serving.run import RecommendRequest
-    from dualgnn.serving.tables import is_recommendation_table, table_format, write_table
+    from dualgnn.serving.tables import is_recommendation_table, table_format
 
     if out is not None:
         table_format(out)  # fail on a bad extension before any work
@@ -78,11 +78,11 @@ def recommend_command(
         inputs = [artifacts, model, products_file, new_products, in_stock]
         with claim_output(out, is_ours=is_recommendation_table, inputs=inputs):
             result = _run(req, all_products and not quiet)
-            write_table(result.frame, out)
+            result.write(out)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if out is not None:
-        console.print(f"{len(result.frame):,} rows -> {out}  ({_timing(result)})", highlight=False, markup=False)
+        console.print(f"{result.rows():,} rows -> {out}  ({_timing(result)})", highlight=False, markup=False)
     else:
         _print(result)
 

@@ -21,7 +21,7 @@ from dualgnn.serving.load import (
     recommender_for,
 )
 from dualgnn.serving.recommender import Filters, Recommender
-from dualgnn.serving.tables import read_table, recommendation_frame, write_table
+from dualgnn.serving.tables import Lists, read_table, recommendation_frame, write_table
 
 
 def planted():
@@ -258,6 +258,30 @@ def test_writers_round_trip(tmp_path, ext):
                                   "reason"]
     with pytest.raises(InputError, match="output format"):
         write_table(df, tmp_path / "out.xlsx")
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet", ".jsonl"])
+def test_lists_written_part_by_part_read_back_as_the_whole_table(tmp_path, ext):
+    graph, s, t = planted()
+    rec = Recommender(graph.products, s, t)
+    q = np.arange(len(s))
+    ids, scores = rec.recommend(q, 3, Filters(exclude_same_category=True))
+    ids[1, 1:] = -1  # short lists and an empty one: their slots are no rows
+    ids[3, :] = -1
+    filled = int((ids >= 0).sum())
+    lists = Lists(rec.ids.decode(q), [f"query {i}" for i in q], ids, scores, rec.products,
+                  reasons=[f"why {i}" for i in range(filled)])
+    whole = lists.frame()
+    write_table(whole, tmp_path / f"whole{ext}")
+    for part in (1, 3, 100):  # a part per query, parts that split the table unevenly, one part
+        lists.write(tmp_path / f"parts{ext}", queries_per_part=part)
+        pd.testing.assert_frame_equal(read_table(tmp_path / f"parts{ext}"), read_table(tmp_path / f"whole{ext}"))
+    assert len(lists) == len(whole) == filled and whole["reason"].tolist() == [f"why {i}" for i in range(filled)]
+    empty = Lists(["a"], ["A"], np.full((1, 3), -1), np.zeros((1, 3), np.float32), rec.products)
+    empty.write(tmp_path / f"empty{ext}", queries_per_part=1)
+    assert len(empty) == 0
+    if ext != ".jsonl":  # an empty JSON-lines file has no columns to read
+        assert read_table(tmp_path / f"empty{ext}").empty
 
 
 def test_brand_similarity_pools_sources():

@@ -144,12 +144,11 @@ def _write_range(rec, req: ExportRequest, q: np.ndarray, path: Path) -> None:
     """The lists of queries ``q``, written as the single-process export writes its table."""
     from dualgnn.serving.recommender import Filters
     from dualgnn.serving.run import rank_products
-    from dualgnn.serving.tables import recommendation_frame, titles_of, write_table
+    from dualgnn.serving.tables import Lists, titles_of
 
     filters = Filters(exclude_same_category=req.exclude_same_category, exclude_linked=req.exclude_linked)
     ids, scores = rank_products(rec, q, req.k, filters, similar=req.similar)
-    frame = recommendation_frame(rec.ids.decode(q), titles_of(rec.products)[q], ids, scores, rec.products)
-    write_table(frame, path)
+    Lists(rec.ids.decode(q), titles_of(rec.products)[q], ids, scores, rec.products).write(path)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 from dualgnn.errors import InputError, SettingsError, SkipReport
 from dualgnn.serving.load import add_new_products, encode_id_file, encode_ids, load_recommender, read_in_stock
 from dualgnn.serving.recommender import Filters, Recommender
-from dualgnn.serving.tables import recommendation_frame, titles_of
+from dualgnn.serving.tables import Lists, titles_of, write_table
 
 BATCH = 20_000  # queries per index search when serving the whole catalog (bounds the (b, k + extra) buffers)
 
@@ -63,11 +63,28 @@ class RecommendRequest:
 class RecommendResult:
     """The table (see :mod:`dualgnn.serving.tables`; brands mode: brand, rank, similar_brand, score, products)."""
 
-    frame: pd.DataFrame
+    table: pd.DataFrame | Lists
     mode: str
     index_kind: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The table as one DataFrame (built on first use from ranked lists)."""
+        if isinstance(self.table, Lists):
+            self.table = self.table.frame()
+        return self.table
+
+    def rows(self) -> int:
+        return len(self.table)
+
+    def write(self, path) -> None:
+        """Write the table (the format of ``path``'s extension, atomically); ranked lists part by part."""
+        if isinstance(self.table, Lists):
+            self.table.write(path)
+        else:
+            write_table(self.table, path)
 
 
 @dataclass
@@ -106,9 +123,9 @@ def run_recommend(req: RecommendRequest, progress: Callable[[int, int], None] | 
         t0 = time.perf_counter()
         reasons = _reasons(graph, rec, members, ids)
         clock["explain"] = time.perf_counter() - t0
-    frame = recommendation_frame(labels, q_titles, ids, scores, rec.products, reasons)
+    lists = Lists(labels, q_titles, ids, scores, rec.products, reasons)
     mode = "basket" if queries.basket is not None else ("similar" if req.similar else "related")
-    return RecommendResult(frame, mode, rec.index_kind, clock, warnings)
+    return RecommendResult(lists, mode, rec.index_kind, clock, warnings)
 
 
 def _queries(req: RecommendRequest, rec: Recommender, graph, file_skips: SkipReport, warnings: list[str],

@@ -266,7 +266,8 @@ def test_lists_written_part_by_part_read_back_as_the_whole_table(tmp_path, ext):
     rec = Recommender(graph.products, s, t)
     q = np.arange(len(s))
     ids, scores = rec.recommend(q, 3, Filters(exclude_same_category=True))
-    ids[1, 1:] = -1  # short lists and an empty one: their slots are no rows
+    ids[0, :] = -1  # an empty first list (the first part is empty), short lists: their slots are no rows
+    ids[1, 1:] = -1
     ids[3, :] = -1
     filled = int((ids >= 0).sum())
     lists = Lists(rec.ids.decode(q), [f"query {i}" for i in q], ids, scores, rec.products,

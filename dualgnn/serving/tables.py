@@ -70,24 +70,25 @@ class Lists:
         slots = np.concatenate([[0], np.cumsum((self.ids >= 0).sum(axis=1))])
         step = max(1, queries_per_part)
         with atomic_path(path) as tmp:
-            writer = None
+            writer, wrote = None, False
             with open(tmp, "wb") as fh:
                 for lo in range(0, max(len(self.ids), 1), step):
                     hi = lo + step
                     reasons = None if self.reasons is None else self.reasons[slots[lo]:slots[min(hi, len(self.ids))]]
                     part = _frame(self.query_labels[lo:hi], self.query_titles[lo:hi], self.ids[lo:hi],
                                   self.scores[lo:hi], pids, titles, reasons)
-                    if lo and not len(part):
-                        continue
+                    if not len(part) and (wrote or hi < len(self.ids)):
+                        continue  # an empty part writes nothing, unless the whole table is empty (its header)
                     if fmt == "parquet":
                         writer = _write_parquet_part(part, fh, writer)
                     elif fmt == "csv":
-                        part.to_csv(fh, index=False, header=lo == 0)
+                        part.to_csv(fh, index=False, header=not wrote)
                     else:
                         text = part.to_json(orient="records", lines=True, force_ascii=False)
                         fh.write(text.encode("utf-8"))
                         if text and not text.endswith("\n"):
                             fh.write(b"\n")
+                    wrote = True
                 if writer is not None:
                     writer.close()
 

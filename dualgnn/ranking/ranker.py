@@ -169,14 +169,16 @@ def prior_score(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:
     column = features.index("rank_paths") + 1
     if column >= len(features):
         raise DualGNNError("the ranker's prior needs a classic among its inputs")
-    return -prior * np.log1p(x[:, column].astype(np.float64))
+    return _log_rank(x, column, prior)
 
 
 def popularity_prior(x: np.ndarray, features: list[str], prior: float) -> np.ndarray:
     """``-prior * log(1 + rank)`` in the path list, which is the popularity list for a query with no edge."""
-    if not prior:
-        return np.zeros(len(x))
-    return -prior * np.log1p(x[:, features.index("rank_paths")].astype(np.float64))
+    return _log_rank(x, features.index("rank_paths"), prior) if prior else np.zeros(len(x))
+
+
+def _log_rank(x: np.ndarray, column: int, prior: float) -> np.ndarray:
+    return -prior * np.log1p(x[:, column].astype(np.float64))
 
 
 def score_floor(booster) -> np.float32:

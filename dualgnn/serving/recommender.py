@@ -281,9 +281,7 @@ class Recommender:
         counts = np.diff(sub.indptr)
         rows = np.repeat(np.arange(len(queries)), counts)
         cols = sub.indices.astype(np.int64)
-        drop = exclude(rows, cols[:, None])[:, 0]
-        if filters.in_stock is not None:
-            drop |= ~np.isin(cols, self._stock_rows(filters.in_stock)[0])
+        drop = self._dropped(rows, cols[:, None], exclude, filters)[:, 0]
         rows, cols = rows[~drop], cols[~drop]
         gnn = np.einsum("ij,ij->i", self.source[queries[rows]], self.target[cols])
         order = np.lexsort((-gnn, rows))
@@ -294,13 +292,18 @@ class Recommender:
         out[rows[keep], slot[keep]] = cols[keep]
         return out
 
+    def _dropped(self, rows: np.ndarray, ids: np.ndarray, exclude: Exclusion, filters: Filters) -> np.ndarray:
+        """Whether the filters drop each of ``ids`` (m, w), row ``i`` being the query row ``rows[i]``."""
+        drop = exclude(rows, ids)
+        if filters.in_stock is not None:
+            drop |= ~np.isin(ids, self._stock_rows(filters.in_stock)[0])
+        return drop
+
     def _allowed(self, ids: np.ndarray, scores: np.ndarray, exclude: Exclusion,
                  filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """``ids`` (b, m) and their ``scores`` without what the filters drop, the rest moved to the front in order
         (-1 / -inf behind)."""
-        drop = (ids < 0) | exclude(np.arange(len(ids)), np.maximum(ids, 0))
-        if filters.in_stock is not None:
-            drop |= ~np.isin(ids, self._stock_rows(filters.in_stock)[0])
+        drop = (ids < 0) | self._dropped(np.arange(len(ids)), np.maximum(ids, 0), exclude, filters)
         order = np.argsort(drop, axis=1, kind="stable")
         gone = np.take_along_axis(drop, order, axis=1)
         return (np.where(gone, -1, np.take_along_axis(ids, order, axis=1)),

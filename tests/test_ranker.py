@@ -12,7 +12,8 @@ from dualgnn.evaluation.methods import MethodContext, fit_method
 from dualgnn.graph import Edges
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.ranking.candidates import CandidateSizes, make_batch
-from dualgnn.ranking.ranker import COLD_PRIORS, RankerScorer, load_ranker, ndcg_at, save_ranker
+from dualgnn.ranking.ranker import (BALANCED_WEIGHT, COLD_PRIORS, DIRECTION_WEIGHT, RankerScorer, direction_set,
+                                    load_ranker, ndcg_at, save_ranker)
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
 from tests.planted_graph import planted_world
@@ -68,6 +69,34 @@ def test_ranker_keeps_direction(world, fitted):
     assert (scores[:, phones].max(axis=1) < worst_sibling).all()
     after_case, _ = ranker.recommend(cases, 4)
     assert not np.isin(after_case, phones).any()
+
+
+def test_direction_pairs_that_popularity_cannot_order_weigh_more(world, fitted):
+    """Each one-way validation pair gives a (u, v) over (v, u) group; where v is no more bought than u (counted
+    here from the training edges) its rows weigh BALANCED_WEIGHT times the others', and a pair known both ways
+    gives none."""
+    _, _, split, *_ = world
+    inputs = fitted[0].inputs
+    n = inputs.n
+    tr, val = split.train_copurchase, split.val_copurchase
+    indeg = np.bincount(tr.dst, minlength=n)
+    known = set(zip(tr.src.tolist(), tr.dst.tolist())) | set(zip(val.src.tolist(), val.dst.tolist()))
+    # One more pair each way round: a popular target, an unpopular one, and a pair whose reverse is known.
+    hub = int(np.argmax(indeg))
+    free = [s for s in range(n) if (s, hub) not in known and (hub, s) not in known and s != hub]
+    src, rare = free[0], min(free[1:], key=lambda s: indeg[s])
+    back = next(iter(set(zip(tr.dst.tolist(), tr.src.tolist())) - set(zip(tr.src.tolist(), tr.dst.tolist()))))
+    extra = Edges(np.array([src, hub, back[0]]), np.array([hub, rare, back[1]]), np.ones(3, np.float32))
+    edges = Edges(np.concatenate([val.src, extra.src]), np.concatenate([val.dst, extra.dst]),
+                  np.ones(len(val) + 3, np.float32))
+    x, y, group, weight = direction_set(inputs, edges, fitted[0].sizes)
+    one_way = sorted({(u, v) for u, v in zip(edges.src.tolist(), edges.dst.tolist()) if (v, u) not in known})
+    assert (src, hub) in one_way and (hub, rare) in one_way and tuple(back) not in one_way
+    assert len(group) == len(one_way) and (group == 2).all()
+    np.testing.assert_array_equal(y, np.tile([1.0, 0.0], len(one_way)))
+    expected = [DIRECTION_WEIGHT * (BALANCED_WEIGHT if indeg[v] <= indeg[u] else 1.0) for u, v in one_way]
+    np.testing.assert_array_equal(weight, np.repeat(expected, 2))
+    assert BALANCED_WEIGHT > 1 and expected[one_way.index((hub, rare))] > expected[one_way.index((src, hub))]
 
 
 def test_ranker_never_sees_test_edges(world, fitted):

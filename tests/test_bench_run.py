@@ -71,3 +71,21 @@ def test_suite_runs_cheap_stages_on_a_tiny_catalog(tmp_path: Path) -> None:
     timing = json.loads(done.stdout.strip().splitlines()[-1])
     assert timing["products"] == 300 and len(timing["steps"]) == 2
     assert timing["median_step_s"] > 0 and timing["peak_rss_gb"] > 0
+
+
+def test_peak_memory_sums_workers_that_leave_the_session() -> None:
+    """A launcher whose two workers start sessions of their own (as torch.distributed.run's do): the measured total
+    holds both workers' memory, not one process's."""
+    if not Path("/proc").is_dir():
+        pytest.skip("no /proc to sample")
+    sys.path.insert(0, str(BENCH))
+    try:
+        from suite.proc import run_measured
+    finally:
+        sys.path.remove(str(BENCH))
+    worker = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(2.0)"
+    launcher = ("import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', %r], start_new_session=True)"
+                " for _ in range(2)]; [p.wait() for p in ps]") % worker
+    res = run_measured([sys.executable, "-c", launcher], env={"PATH": "/usr/bin:/bin"})
+    assert res.peak_rss_bytes < 300 * 2**20  # one process's peak: what wait4 alone sees
+    assert res.peak_total_rss_bytes > 400 * 2**20  # both workers at once

@@ -4,8 +4,8 @@ Why ``os.wait4``: its resource usage covers exactly that child (and the grandchi
 stage's peak memory is never inflated by an earlier stage, and CLI stages (``dualgnn build-graph``) are measured
 the same way as Python stage runners without needing to report anything themselves. Its peak RSS is the largest
 single process's, so a command that starts several workers at once (``export-distributed``) also gets the peak of
-their sum, sampled from ``/proc`` every :data:`SAMPLE_SECONDS` (``peak_total_rss_bytes``; 0 where ``/proc`` is
-missing).
+their sum over the child's process tree, sampled from ``/proc`` every :data:`SAMPLE_SECONDS`
+(``peak_total_rss_bytes``; 0 where ``/proc`` is missing).
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def run_measured(cmd: list[str], *, env: dict[str, str], timeout: float | None =
 
 
 class _SessionPeak(threading.Thread):
-    """The peak of the summed RSS of every process in session ``sid`` (the child started its own), sampled."""
+    """The peak of the summed RSS of the child ``sid`` and every process descended from it, sampled. Descent, not
+    the session the child started: a launcher may start its workers in sessions of their own (``torch.distributed
+    .run`` does), and a 1M ``export-distributed`` read 8.81 GB (one worker's) while its two workers held 16 GB."""
 
     def __init__(self, sid: int) -> None:
         super().__init__(daemon=True)
@@ -100,20 +102,29 @@ class _SessionPeak(threading.Thread):
             self.done.wait(SAMPLE_SECONDS)
 
     def total(self) -> int:
-        total = 0
         try:
-            pids = [p for p in os.listdir("/proc") if p.isdigit()]
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
         except OSError:
             return 0
+        parent, rss = {}, {}
         for pid in pids:
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue  # ended meanwhile
-            if int(fields[3]) == self.sid:  # session; resident pages are field 24 of the line
-                total += int(fields[21]) * self.page
-        return total
+            parent[pid], rss[pid] = int(fields[1]), int(fields[21]) * self.page  # ppid; resident pages
+        return sum(size for pid, size in rss.items() if _descends(pid, self.sid, parent))
+
+
+def _descends(pid: int, root: int, parent: dict[int, int]) -> bool:
+    """Whether ``pid`` is ``root`` or one of its descendants in the ``parent`` (pid -> ppid) map."""
+    seen = 0
+    while pid in parent and seen < len(parent):
+        if pid == root:
+            return True
+        pid, seen = parent[pid], seen + 1
+    return pid == root
 
 
 def _kill_group(pid: int) -> None:

@@ -87,5 +87,5 @@ def test_peak_memory_sums_workers_that_leave_the_session() -> None:
     launcher = ("import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', %r], start_new_session=True)"
                 " for _ in range(2)]; [p.wait() for p in ps]") % worker
     res = run_measured([sys.executable, "-c", launcher], env={"PATH": "/usr/bin:/bin"})
-    assert res.peak_rss_bytes < 300 * 2**20  # one process's peak: what wait4 alone sees
+    # wait4's own peak is one process's (and, on Linux, starts from the forking parent's size): not asserted.
     assert res.peak_total_rss_bytes > 400 * 2**20  # both workers at once

@@ -16,15 +16,21 @@ CHEAP_STAGES = ("build", "train", "inference", "topk")
 
 
 @pytest.fixture(scope="module")
-def report_module():
-    """``suite.report`` imported the way bench/run.py imports it (bench/ on sys.path)."""
+def bench_suite():
+    """bench's ``suite`` package imported the way bench/run.py imports it (bench/ on sys.path)."""
     sys.path.insert(0, str(BENCH))
     try:
-        from suite import report
+        import suite.proc
+        import suite.report
 
-        yield report
+        yield suite
     finally:
         sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def report_module(bench_suite):
+    return bench_suite.report
 
 
 def test_growth_slope_on_made_up_numbers(report_module) -> None:
@@ -73,19 +79,14 @@ def test_suite_runs_cheap_stages_on_a_tiny_catalog(tmp_path: Path) -> None:
     assert timing["median_step_s"] > 0 and timing["peak_rss_gb"] > 0
 
 
-def test_peak_memory_sums_workers_that_leave_the_session() -> None:
+def test_peak_memory_sums_workers_that_leave_the_session(bench_suite) -> None:
     """A launcher whose two workers start sessions of their own (as torch.distributed.run's do): the measured total
     holds both workers' memory, not one process's."""
     if not Path("/proc").is_dir():
         pytest.skip("no /proc to sample")
-    sys.path.insert(0, str(BENCH))
-    try:
-        from suite.proc import run_measured
-    finally:
-        sys.path.remove(str(BENCH))
     worker = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(2.0)"
     launcher = ("import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', %r], start_new_session=True)"
                 " for _ in range(2)]; [p.wait() for p in ps]") % worker
-    res = run_measured([sys.executable, "-c", launcher], env={"PATH": "/usr/bin:/bin"})
+    res = bench_suite.proc.run_measured([sys.executable, "-c", launcher], env={"PATH": "/usr/bin:/bin"})
     # wait4's own peak is one process's (and, on Linux, starts from the forking parent's size): not asserted.
     assert res.peak_total_rss_bytes > 400 * 2**20  # both workers at once

@@ -65,7 +65,7 @@ def run_measured(cmd: list[str], *, env: dict[str, str], timeout: float | None =
         timer = threading.Timer(timeout, _kill_group, (proc.pid,)) if timeout else None
         if timer:
             timer.start()
-        sampler = _SessionPeak(proc.pid)
+        sampler = _TreePeak(proc.pid)
         sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -86,14 +86,14 @@ def run_measured(cmd: list[str], *, env: dict[str, str], timeout: float | None =
     return result
 
 
-class _SessionPeak(threading.Thread):
-    """The peak of the summed RSS of the child ``sid`` and every process descended from it, sampled. Descent, not
+class _TreePeak(threading.Thread):
+    """The peak of the summed RSS of the child ``root`` and every process descended from it, sampled. Descent, not
     the session the child started: a launcher may start its workers in sessions of their own (``torch.distributed
     .run`` does), and a 1M ``export-distributed`` read 8.81 GB (one worker's) while its two workers held 16 GB."""
 
-    def __init__(self, sid: int) -> None:
+    def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
-        self.sid, self.peak, self.done = sid, 0, threading.Event()
+        self.root, self.peak, self.done = root, 0, threading.Event()
         self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
     def run(self) -> None:
@@ -106,25 +106,21 @@ class _SessionPeak(threading.Thread):
             pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
         except OSError:
             return 0
-        parent, rss = {}, {}
+        children, rss = {}, {}
         for pid in pids:
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue  # ended meanwhile
-            parent[pid], rss[pid] = int(fields[1]), int(fields[21]) * self.page  # ppid; resident pages
-        return sum(size for pid, size in rss.items() if _descends(pid, self.sid, parent))
-
-
-def _descends(pid: int, root: int, parent: dict[int, int]) -> bool:
-    """Whether ``pid`` is ``root`` or one of its descendants in the ``parent`` (pid -> ppid) map."""
-    seen = 0
-    while pid in parent and seen < len(parent):
-        if pid == root:
-            return True
-        pid, seen = parent[pid], seen + 1
-    return pid == root
+            children.setdefault(int(fields[1]), []).append(pid)  # ppid
+            rss[pid] = int(fields[21]) * self.page  # resident pages
+        total, stack = 0, [self.root]
+        while stack:
+            pid = stack.pop()
+            total += rss.get(pid, 0)
+            stack.extend(children.get(pid, ()))
+        return total
 
 
 def _kill_group(pid: int) -> None:

@@ -112,6 +112,19 @@ def test_unknown_product_id_is_named(trained):
     assert proc.returncode == 1 and "B00NOPE" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_damaged_shipped_ranker_is_named_and_gnn_only_still_serves(trained, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    (model / "ranker.txt").write_bytes(b"tree\nnot a model\n")
+    proc = dualgnn("recommend", trained / "graph", "--model", model, "--product", PHONE, check=False)
+    assert proc.returncode == 1 and "ranker.txt" in proc.stderr and "--gnn-only" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    ok = dualgnn("recommend", trained / "graph", "--model", model, "--product", PHONE, "--gnn-only")
+    assert PHONE in ok.stdout
+
+
 def test_every_command_has_help_and_is_in_the_readme():
     readme = (REPO / "README.md").read_text()
     for command in ("build-graph", "train", "evaluate", "recommend", "serve", "synth", "info"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from dualgnn.errors import ArtifactError
 from dualgnn.evaluation.methods import MethodContext, fit_method
 from dualgnn.graph import Edges
 from dualgnn.metrics import direction_scores, rank_targets
@@ -121,6 +123,28 @@ def test_save_load_gives_identical_scores(fitted, tmp_path):
     q = np.arange(ranker.num_products)
     np.testing.assert_array_equal(loaded.score(q), ranker.score(q))
     assert loaded.tuning == ranker.tuning
+
+
+RANKER_DAMAGE = {
+    "garbage ranker.txt": ("ranker.txt", lambda p: p.write_bytes(b"\x00not a model" * 8)),
+    "an empty ranker.txt": ("ranker.txt", lambda p: p.write_bytes(b"")),
+    "ranker.json that is not JSON": ("ranker.json", lambda p: p.write_text("{half")),
+    "ranker.json without sizes": ("ranker.json", lambda p: p.write_text(json.dumps({"prior": 1.0}))),
+    "ranker.json with an unknown size": ("ranker.json", lambda p: p.write_text(json.dumps(
+        {"sizes": {"gnn_k": 5, "nearest_k": 3}}))),
+    "ranker.json that is a list": ("ranker.json", lambda p: p.write_text("[1, 2]")),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(RANKER_DAMAGE))
+def test_a_damaged_ranker_is_named_not_a_traceback(fitted, tmp_path, damage):
+    ranker = fitted[0]
+    save_ranker(ranker, tmp_path)
+    name, spoil = RANKER_DAMAGE[damage]
+    spoil(tmp_path / name)
+    with pytest.raises(ArtifactError, match=name) as info:
+        load_ranker(tmp_path, ranker.inputs)
+    assert "dualgnn train" in info.value.hint
 
 
 def test_non_candidates_rank_below_candidates(fitted):

@@ -445,13 +445,20 @@ def save_ranker(scorer: RankerScorer, directory: str | Path, extra: dict | None 
 def load_ranker(directory: str | Path, inputs: RankInputs) -> RankerScorer:
     """The ranker saved in ``directory`` over ``inputs`` (whose classics must be the ones it was fitted with)."""
     directory = Path(directory)
+    lgb = _lgb()
+    hint = "retrain with `dualgnn train`, or recommend with --gnn-only"
+    path = directory / "ranker.json"
     try:
-        meta = json.loads((directory / "ranker.json").read_text())
-        booster = _lgb().Booster(model_file=str(directory / "ranker.txt"))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"cannot read the ranker in {directory}: {exc}",
-                            hint="refit it with `dualgnn train`") from exc
-    scorer = RankerScorer(inputs, booster, CandidateSizes(**meta["sizes"]), meta.get("prior", 0.0),
-                          meta.get("cold_prior", 0.0))
+        meta = json.loads(path.read_text())
+        sizes = CandidateSizes(**meta["sizes"])
+        prior, cold_prior = float(meta.get("prior", 0.0)), float(meta.get("cold_prior", 0.0))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ArtifactError(f"{path} is missing or damaged ({type(exc).__name__}: {exc})", hint=hint) from exc
+    path = directory / "ranker.txt"
+    try:  # LightGBM reports a damaged model file with its own error type
+        booster = lgb.Booster(model_file=str(path))
+    except (OSError, ValueError, lgb.basic.LightGBMError) as exc:
+        raise ArtifactError(f"{path} is missing or damaged ({exc})", hint=hint) from exc
+    scorer = RankerScorer(inputs, booster, sizes, prior, cold_prior)
     scorer.tuning = meta.get("tuning", {})
     return scorer

@@ -159,7 +159,12 @@ def test_cli_evaluate_subset(shop, tmp_path):
         ("popularity", "EQ1"), ("popularity", "EQ3"), ("cooccurrence", "EQ1"), ("cooccurrence", "EQ3")]
     assert (art / "split-edge-0.75-0.05-0.2-seed0.npz").exists()
     bad = CliRunner().invoke(app, ["evaluate", str(art), "--split", "0.5,0.6,0.2"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and "Invalid value for --split" in bad.output, bad.output
+    # The ranker learns from validation edges: a split without them is refused before any row trains.
+    no_val = CliRunner().invoke(app, ["evaluate", str(art), "--split", "0.8,0,0.2", "--methods", "popularity,ranker",
+                                      "--out", str(tmp_path / "nv"), "--quiet"])
+    assert no_val.exit_code == 1 and "has none" in str(no_val.exception) and "--split" in no_val.exception.hint
+    assert not (tmp_path / "nv").exists()
 
 
 def test_empty_report_helpers():

@@ -101,6 +101,10 @@ def evaluate(graph: ProductGraph, features=None, *, protocols: Sequence[str] = P
     protocols = normalise_protocols(protocols)
     methods = resolve_methods(methods, features)
     settings = split_settings or SplitSettings()
+    if "ranker" in methods and settings.ratios[1] == 0:  # before the GNN rows' minutes of training
+        raise DualGNNError("the ranker learns from the split's validation edges, and this split has none",
+                           hint="give the split a validation share, e.g. --split 0.75,0.05,0.2, or leave ranker "
+                                "out of --methods")
     report = EvalReport(meta={"num_products": graph.num_products, "copurchase_edges": len(graph.copurchase),
                               "coview_edges": len(graph.coview), "protocols": list(protocols),
                               "methods": list(methods), "max_queries": max_queries, "epochs": epochs,

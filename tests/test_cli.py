@@ -74,9 +74,12 @@ def test_evaluate_prints_the_table_and_writes_json(trained):
     assert re.search(r"cooccurrence", proc.stdout)
     report = json.loads((trained / "eval" / "report.json").read_text())
     assert (trained / "eval" / "report.png").exists()
-    text = json.dumps(report)
-    for method in ("popularity", "cooccurrence", "dualgnn"):
-        assert method in text
+    rows = {(r["method"], r["protocol"]): r for r in report["rows"]}
+    assert sorted(rows) == sorted((m, p) for m in ("popularity", "cooccurrence", "dualgnn") for p in ("EQ1", "EQ3"))
+    assert report["meta"]["model_dir"] == str(trained / "model-eval")
+    # The stored model ranks the held-out pairs (no retraining): well above chance, and it keeps direction.
+    assert rows[("dualgnn", "EQ1")]["HR@10"] > 10 * 10 / 3000
+    assert rows[("dualgnn", "EQ3")]["direction_acc"] > 0.7  # 0.5 is a coin; 0.80 after these 4 epochs
 
 
 def test_evaluate_refuses_the_shipped_model_that_learnt_the_held_out_pairs(trained):

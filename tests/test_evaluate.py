@@ -1,6 +1,7 @@
 """End to end on a small planted shop with the baselines only (fast): protocols, split reuse, JSON/PNG, CLI."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -41,6 +42,11 @@ def test_every_method_and_protocol_has_a_row(report):
                 assert 0.0 <= value <= 1.0, (row["method"], row["protocol"], key, value)
         if "HR@5" in row:
             assert row["HR@5"] <= row["HR@10"] <= row["HR@20"] and row["MRR@5"] <= row["MRR@10"] <= row["MRR@20"]
+    # A new product (EQ4-to-cold) has no co-purchase in-edge: popularity ranks it below every bought product, and
+    # only its text can find it.
+    assert report.metrics("popularity", "EQ4-to-cold")["HR@10"] == 0.0
+    assert report.metrics("text-knn", "EQ4-to-cold")["HR@10"] > 10 * max(
+        report.metrics("cooccurrence", "EQ4-to-cold")["HR@10"], 0.01)
 
 
 def test_planted_structure_is_found(report, shop):
@@ -105,8 +111,17 @@ def test_report_files_and_table(report, tmp_path):
     data = json.loads(paths["json"].read_text())
     assert {r["method"] for r in data["rows"]} == set(BASELINES)
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # save -> load: every row as evaluated, NaN written as null
+    plain = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
+    assert data["rows"] == [{k: plain(v) for k, v in r.items()} for r in report.rows]
     tables = render_tables(report)
     assert len(tables) == len(report.protocols) and tables[0].row_count == len(BASELINES)
+    # EQ1's HR@10 column: the best method's cell (and only cells equal to it) in bold
+    eq1 = [r for r in report.rows if r["protocol"] == "EQ1"]
+    column = next(c for c in tables[0].columns if c.header == "HR@10")
+    bold = [m["method"] for m, cell in zip(eq1, column._cells) if cell.startswith("[bold]")]
+    top = max(r["HR@10"] for r in eq1)
+    assert bold == [r["method"] for r in eq1 if r["HR@10"] == pytest.approx(top)]
 
 
 def test_unknown_method_or_protocol_is_a_user_error(shop):
@@ -189,7 +204,14 @@ def test_stored_model_must_match_the_split(shop, tmp_path):
     with pytest.raises(ArtifactError, match="--split and --seed"):
         _check_model_split(split, model_dir, None, messages.append)
     split.save(model_dir / "split.npz")
-    _check_model_split(split, model_dir, None, messages.append)  # same split: fine
+    _check_model_split(split, model_dir, None, messages.append)  # same split: fine, and no new warning
+    assert len(messages) == 1
+    # A model trained on another catalog (its split names other products) is refused, whatever its held-out pairs.
+    other = generate(SynthSettings(n_products=300, seed=4))
+    other_graph, _ = build_graph(RawData(other.products, other.copurchase, other.coview))
+    make_split(other_graph, SplitSettings(seed=0)).save(model_dir / "split.npz")
+    with pytest.raises(ArtifactError, match="another graph"):
+        _check_model_split(split, model_dir, None, messages.append)
 
 
 def test_gnn_row_trains_on_each_split(shop):
@@ -198,7 +220,8 @@ def test_gnn_row_trains_on_each_split(shop):
     report = evaluate(graph, features, protocols=["EQ1", "EQ3", "EQ4"], methods=["dualgnn"], epochs=1,
                       max_queries=30, progress=False)
     assert report.protocols == ["EQ1", "EQ3", "EQ4", "EQ4-to-cold"]
-    assert 0.0 <= report.metrics("dualgnn", "EQ4")["HR@10"] <= 1.0
+    # One epoch on features alone still finds a cold product's co-purchases far above chance (10 / 399).
+    assert report.metrics("dualgnn", "EQ4")["HR@10"] > 4 * 10 / (graph.num_products - 1)
 
 
 def test_eq3_balanced_keeps_only_pairs_whose_target_is_not_more_popular(shop, report):

@@ -112,4 +112,6 @@ def test_direction_scores_counts_ties_half():
     scores[2, 3], scores[3, 2] = 0.0, 1.0  # wrong direction
     out = direction_scores(MatrixScorer(scores), np.array([0, 2, 1]), np.array([1, 3, 2]))
     assert out["direction_acc"] == pytest.approx((1 + 0 + 0.5) / 3)  # (1, 2) ties at 0 -> half
-    assert 0.0 <= out["direction_auc"] <= 1.0
+    # AUC over the 3 x 3 (forward, backward) score pairs, ties half: forward [2, 0, 0], backward [1, 1, 0]:
+    # 2 beats all three, each 0 ties the backward 0 -> (3 + 0.5 + 0.5) / 9.
+    assert out["direction_auc"] == pytest.approx(4 / 9)

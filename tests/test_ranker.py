@@ -14,8 +14,8 @@ from dualgnn.evaluation.methods import MethodContext, fit_method
 from dualgnn.graph import Edges
 from dualgnn.metrics import direction_scores, rank_targets
 from dualgnn.ranking.candidates import CandidateSizes, make_batch
-from dualgnn.ranking.ranker import (BALANCED_WEIGHT, COLD_PRIORS, DIRECTION_WEIGHT, RankerScorer, direction_set,
-                                    load_ranker, ndcg_at, save_ranker)
+from dualgnn.ranking.ranker import (BALANCED_WEIGHT, COLD_PRIORS, DIRECTION_WEIGHT, MIN_COLD_GROUPS, RankerScorer,
+                                    direction_set, load_ranker, ndcg_at, save_ranker, training_set)
 from dualgnn.scoring import adjacency
 from dualgnn.split import SplitSettings, make_split
 from tests.planted_graph import planted_world
@@ -229,7 +229,12 @@ def test_ranker_on_cold_products(world):
     more = (indeg[None, :] > indeg[batch.cand_col][:, None]).sum(axis=1)
     np.testing.assert_array_equal(batch.signals["rank_paths"], more)
     # The cold prior moves cold queries towards the best sellers and leaves warm queries' order alone.
-    assert ranker.cold_prior in COLD_PRIORS and ranker.tuning["validation"]["cold queries"] >= 0
+    # It is chosen on the validation queries that are cold and have a positive among their candidates.
+    kept = training_set(inputs, split.val_copurchase, ranker.sizes, split.val_copurchase)[3]
+    cold_groups = int(inputs.isolated(kept).sum())
+    assert ranker.tuning["validation"]["cold queries"] == cold_groups > 0
+    assert (ranker.tuning["validation"]["cold NDCG@10"] is not None) == (cold_groups >= MIN_COLD_GROUPS)
+    assert ranker.cold_prior in COLD_PRIORS
     strong = RankerScorer(inputs, ranker.booster, ranker.sizes, ranker.prior, cold_prior=1000.0)
     for q in cold[:5]:
         top = np.argsort(-strong.score(q[None])[0], kind="stable")[:5]

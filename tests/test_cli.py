@@ -41,8 +41,11 @@ def trained(tmp_path_factory):
 
 def test_build_graph_prints_a_summary_and_writes_the_artifact(trained):
     manifest = json.loads((trained / "graph" / "manifest.json").read_text())
-    assert manifest["counts"]["products"] == 3000
-    assert manifest["counts"]["copurchase"] == 29797
+    products = pd.read_csv(SAMPLE / "products.csv.gz", dtype=str)["product_id"]
+    pairs = pd.read_csv(SAMPLE / "copurchase.csv.gz", dtype=str)[["src", "dst"]]
+    known = pairs["src"].isin(products) & pairs["dst"].isin(products) & (pairs["src"] != pairs["dst"])
+    assert manifest["counts"]["products"] == products.nunique() == 3000
+    assert manifest["counts"]["copurchase"] == len(pairs[known].drop_duplicates()) == 29797
     assert {Path(i["path"]).name for i in manifest["inputs"]} == {"products.csv.gz", "copurchase.csv.gz",
                                                                   "coview.csv.gz"}
     info = dualgnn("info", trained / "graph")

@@ -370,6 +370,29 @@ def test_cli_errors_are_user_errors(cli_setup, tmp_path):
     assert isinstance(res.exception, ArtifactError) and "another graph" in str(res.exception)
 
 
+@pytest.mark.parametrize("case", ["basket and similar", "basket and product", "basket and all", "unknown ids",
+                                  "stock of strangers", "empty new products", "unknown output format"])
+def test_cli_recommend_misuse_is_named_before_any_work(cli_setup, tmp_path, case):
+    art, model = cli_setup
+    ids, stock, new = tmp_path / "ids.txt", tmp_path / "stock.txt", tmp_path / "new.csv"
+    ids.write_text("p0\nghost1\nghost2\nghost3\n")
+    stock.write_text("nope1\nnope2\n")
+    new.write_text("product_id,title\n")
+    args, code, words = {
+        "basket and similar": (["--basket", "p0,c0", "--similar"], 2, ["cannot be combined"]),
+        "basket and product": (["--basket", "p0,c0", "--product", "p0"], 2, ["cannot be combined"]),
+        "basket and all": (["--basket", "p0", "--all"], 2, ["cannot be combined"]),
+        "unknown ids": (["--products-file", ids], 1, [str(ids), "line 2", "'ghost1'", "(and 2 more)"]),
+        "stock of strangers": (["--product", "p0", "--in-stock", stock], 1, [str(stock), "none of the 2 ids"]),
+        "empty new products": (["--new-products", new], 1, [str(new), "no product rows"]),
+        "unknown output format": (["--product", "p0", "--out", tmp_path / "x.xlsx"], 1, ["x.xlsx", ".parquet"]),
+    }[case]
+    res = run_cli("recommend", art, "--model", model, *args)
+    message = res.output if code == 2 else str(res.exception)
+    assert res.exit_code == code and all(w in " ".join(message.split()) for w in words), (res.exit_code, message)
+    assert not (tmp_path / "x.xlsx").exists()
+
+
 def test_cli_new_products_are_queries_and_optionally_targets(cli_setup, tmp_path, monkeypatch):
     # Wiring only (the cold-start forward pass has its own tests): features and embeddings are stubbed so the
     # new phone gets a phone's vectors; it must be recommended accessories, and be recommended itself only

@@ -158,6 +158,10 @@ def _filters(req: RecommendRequest, rec: Recommender, file_skips: SkipReport, wa
     in_stock = None
     if req.in_stock is not None:
         in_stock, unknown = read_in_stock(rec, req.in_stock, file_skips)
+        if not len(in_stock):
+            raise InputError(f"none of the {unknown:,} ids in the in-stock list is in the catalog: no product "
+                             "may be recommended", path=req.in_stock,
+                             hint="one catalog product id per line (the ids of the graph's products file)")
         if unknown:
             warnings.append(f"{req.in_stock}: {unknown:,} in-stock ids are not in the catalog; ignored")
     return Filters(exclude_same_category=req.exclude_same_category, exclude_linked=req.exclude_linked,

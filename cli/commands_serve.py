@@ -58,7 +58,7 @@ def serve_command(
 
     sock = _listen(host, port)  # before the model loads: a port in use is a plain error, exit 1
     service = Service(artifacts, model, in_stock=stock, index_kind=index.value, threads=threads,
-                      ranked=not gnn_only, log=_log)
+                      ranked=not gnn_only, log=_log, in_stock_path=in_stock)
     config = uvicorn.Config(build_app(service), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 

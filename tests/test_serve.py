@@ -222,6 +222,15 @@ def test_start_errors_exit_1_without_traceback(planted_dirs, tmp_path):
         taken.listen()
         proc = dualgnn("serve", art, "--model", model, "--port", taken.getsockname()[1], check=False)
     assert proc.returncode == 1 and "cannot listen on 127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
+    # An in-stock file that is missing, empty, or names no catalog product.
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "strangers.txt").write_text("zz1\nzz2\n")
+    for name, words in (("missing.txt", "file not found"), ("empty.txt", "the file is empty"),
+                        ("strangers.txt", "none of the 2 ids is in the served catalog")):
+        proc = dualgnn("serve", art, "--model", model, "--port", free_port(), "--in-stock", tmp_path / name,
+                       check=False)
+        assert proc.returncode == 1 and f"{tmp_path / name}: {words}" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 @pytest.fixture(scope="module")

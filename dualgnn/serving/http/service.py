@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dualgnn.errors import DualGNNError
+from dualgnn.errors import DualGNNError, InputError
 from dualgnn.serving.http.snapshot import ConflictError, Snapshot, utc_now
 
 
@@ -30,10 +30,11 @@ class Service:
 
     def __init__(self, artifacts: str | Path, model_dir: str | Path, *, in_stock: list[str] | None = None,
                  index_kind: str = "auto", threads: int = 1, ranked: bool = True,
-                 log: Callable[[str], None] = lambda line: None) -> None:
+                 log: Callable[[str], None] = lambda line: None, in_stock_path: str | Path | None = None) -> None:
         self.artifacts, self.model_dir, self.log = Path(artifacts), Path(model_dir), log
         self.index_opts = {"index_kind": index_kind, "threads": threads, "ranked": ranked}
         self._stock_ids = in_stock
+        self._stock_path = in_stock_path  # the file ``in_stock`` came from (named if it matches no product)
         self._snapshot: Snapshot | None = None
         self._swap = threading.Lock()    # guards the one reference assignment
         self._change = threading.Lock()  # one reload or in-stock change at a time
@@ -67,7 +68,14 @@ class Service:
         snap = Snapshot.load(self.artifacts, self.model_dir, **self.index_opts)
         if self._stock_ids is None:
             return snap, ""
-        snap, counts = snap.with_in_stock(self._stock_ids)
+        try:
+            snap, counts = snap.with_in_stock(self._stock_ids)
+        except InputError as exc:
+            if self._snapshot is not None or self._stock_path is None:
+                raise
+            raise InputError(exc.message.replace("in-stock ids", "ids", 1), path=self._stock_path,
+                             hint="list catalog product ids, one per line, or start without --in-stock and "
+                                  "PUT /admin/in-stock later") from exc
         return snap, f"in stock: {counts['known']:,} products ({counts['unknown']:,} ids not in the catalog)"
 
     def load(self) -> None:

@@ -23,6 +23,7 @@ ties, the honest figure.
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -67,9 +68,9 @@ class ComboScorer(Scorer):
         super().__init__(num_products)
         self.structure, self.knobs = dict(structure), dict(knobs)
 
+    @abstractmethod
     def sparse_terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, sp.csr_matrix]:
         """Term rows for ``queries`` as sparse ``(q, n)`` matrices; ``names`` (None: all) may skip unneeded terms."""
-        raise NotImplementedError
 
     def terms(self, queries: np.ndarray, names: set[str] | None) -> dict[str, np.ndarray]:
         """The same rows dense (what the tuning caches)."""

@@ -118,17 +118,31 @@ def test_unknown_product_id_is_named(trained):
     assert proc.returncode == 1 and "B00NOPE" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_damaged_shipped_ranker_is_named_and_gnn_only_still_serves(trained, tmp_path):
+SHIPPED_RANKER_DAMAGE = {
+    "not a model": lambda p: p.write_bytes(b"tree\nnot a model\n"),
+    # LightGBM's parser ends the process with a segmentation fault on a model file cut short.
+    "cut short": lambda p: p.write_bytes(p.read_bytes()[:p.stat().st_size // 2]),
+    "missing": lambda p: p.unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(SHIPPED_RANKER_DAMAGE))
+def test_a_damaged_shipped_ranker_is_named_and_gnn_only_still_serves(trained, tmp_path, damage):
     import shutil
 
     model = tmp_path / "model"
     shutil.copytree(trained / "model", model)
-    (model / "ranker.txt").write_bytes(b"tree\nnot a model\n")
+    SHIPPED_RANKER_DAMAGE[damage](model / "ranker.txt")
     proc = dualgnn("recommend", trained / "graph", "--model", model, "--product", PHONE, check=False)
     assert proc.returncode == 1 and "ranker.txt" in proc.stderr and "--gnn-only" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     ok = dualgnn("recommend", trained / "graph", "--model", model, "--product", PHONE, "--gnn-only")
     assert PHONE in ok.stdout
+    # refresh refuses to carry the damaged ranker into a new model, and leaves nothing behind
+    out = tmp_path / "refreshed"
+    proc = dualgnn("refresh", trained / "graph", "--model", model, "--out", out, "--quiet", check=False)
+    assert proc.returncode == 1 and "ranker.txt" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not out.exists()
 
 
 def test_every_command_has_help_and_is_in_the_readme():

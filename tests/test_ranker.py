@@ -125,14 +125,33 @@ def test_save_load_gives_identical_scores(fitted, tmp_path):
     assert loaded.tuning == ranker.tuning
 
 
+def _cut_short(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _saved_before_checksums(directory):
+    meta = json.loads((directory / "ranker.json").read_text())
+    del meta["model_sha256"]
+    (directory / "ranker.json").write_text(json.dumps(meta))
+
+
 RANKER_DAMAGE = {
-    "garbage ranker.txt": ("ranker.txt", lambda p: p.write_bytes(b"\x00not a model" * 8)),
-    "an empty ranker.txt": ("ranker.txt", lambda p: p.write_bytes(b"")),
-    "ranker.json that is not JSON": ("ranker.json", lambda p: p.write_text("{half")),
-    "ranker.json without sizes": ("ranker.json", lambda p: p.write_text(json.dumps({"prior": 1.0}))),
-    "ranker.json with an unknown size": ("ranker.json", lambda p: p.write_text(json.dumps(
+    "garbage ranker.txt": ("ranker.txt", lambda d: (d / "ranker.txt").write_bytes(b"\x00not a model" * 8)),
+    "an empty ranker.txt": ("ranker.txt", lambda d: (d / "ranker.txt").write_bytes(b"")),
+    # LightGBM's parser crashes the process on these two (a segmentation fault): they must never reach it.
+    "a ranker.txt cut short": ("ranker.txt", lambda d: _cut_short(d / "ranker.txt")),
+    "a ranker.txt cut short, saved before checksums": (
+        "ranker.txt", lambda d: (_saved_before_checksums(d), _cut_short(d / "ranker.txt"))),
+    "a ranker.txt changed after saving": ("ranker.txt", lambda d: (d / "ranker.txt").write_text(
+        (d / "ranker.txt").read_text().replace("shrinkage=", "shrinkage=9", 1))),
+    "a missing ranker.txt": ("ranker.txt", lambda d: (d / "ranker.txt").unlink()),
+    "ranker.json that is not JSON": ("ranker.json", lambda d: (d / "ranker.json").write_text("{half")),
+    "ranker.json without sizes": ("ranker.json", lambda d: (d / "ranker.json").write_text(json.dumps(
+        {"prior": 1.0}))),
+    "ranker.json with an unknown size": ("ranker.json", lambda d: (d / "ranker.json").write_text(json.dumps(
         {"sizes": {"gnn_k": 5, "nearest_k": 3}}))),
-    "ranker.json that is a list": ("ranker.json", lambda p: p.write_text("[1, 2]")),
+    "ranker.json that is a list": ("ranker.json", lambda d: (d / "ranker.json").write_text("[1, 2]")),
 }
 
 
@@ -141,10 +160,18 @@ def test_a_damaged_ranker_is_named_not_a_traceback(fitted, tmp_path, damage):
     ranker = fitted[0]
     save_ranker(ranker, tmp_path)
     name, spoil = RANKER_DAMAGE[damage]
-    spoil(tmp_path / name)
+    spoil(tmp_path)
     with pytest.raises(ArtifactError, match=name) as info:
         load_ranker(tmp_path, ranker.inputs)
     assert "dualgnn train" in info.value.hint
+
+
+def test_a_ranker_saved_before_checksums_still_loads(fitted, tmp_path):
+    ranker = fitted[0]
+    save_ranker(ranker, tmp_path)
+    _saved_before_checksums(tmp_path)
+    q = np.arange(ranker.num_products)
+    np.testing.assert_array_equal(load_ranker(tmp_path, ranker.inputs).score(q), ranker.score(q))
 
 
 def test_non_candidates_rank_below_candidates(fitted):

@@ -191,9 +191,12 @@ def copy_shipped_ranker(model_dir: str | Path, directory: Path, graph: ProductGr
     formed again over the refreshed ``graph``'s edges (:data:`SERVED_CLASSICS`)."""
     import shutil
 
+    from dualgnn.ranking.ranker import check_ranker_file
+
     if not has_ranker(model_dir):
         return
     params = _classic_params(model_dir)
+    check_ranker_file(model_dir, json.loads((Path(model_dir) / "ranker.json").read_text()))
     for name in ("ranker.txt", "ranker.json"):
         shutil.copy2(Path(model_dir) / name, directory / name)
     save_served_classics(graph, params, directory)
@@ -211,7 +214,9 @@ def _classic_params(model_dir: str | Path) -> dict:
 
 
 def has_ranker(model_dir: str | Path) -> bool:
-    return (Path(model_dir) / "ranker.txt").is_file()
+    """Whether ``model_dir`` ships a ranker: either of its two files is enough, so a ranker with one file lost is
+    refused by name when it is loaded instead of being served as the pure GNN without a word."""
+    return any((Path(model_dir) / name).is_file() for name in ("ranker.txt", "ranker.json"))
 
 
 def load_shipped_ranker(graph: ProductGraph, features, model_dir: str | Path, source: np.ndarray,

@@ -430,35 +430,59 @@ def _folds(queries: np.ndarray, seed: int) -> list[np.ndarray]:
 
 def save_ranker(scorer: RankerScorer, directory: str | Path, extra: dict | None = None) -> None:
     """``ranker.txt`` (LightGBM's text model) and ``ranker.json`` (features, sizes, tuning, ``extra``)."""
-    from dualgnn.artifacts import atomic_path, write_json
+    from dualgnn.artifacts import atomic_path, file_checksum, write_json
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with atomic_path(directory / "ranker.txt") as tmp:
         scorer.booster.save_model(str(tmp))
+        checksum = file_checksum(tmp)
     write_json(directory / "ranker.json", {"features": scorer.features, "classics": list(scorer.inputs.classics),
                                            "prior": scorer.prior, "cold_prior": scorer.cold_prior,
                                            "sizes": scorer.sizes.to_dict(), "tuning": getattr(scorer, "tuning", {}),
-                                           **(extra or {})})
+                                           "model_sha256": checksum, **(extra or {})})
+
+
+RANKER_HINT = "retrain with `dualgnn train`, or recommend with --gnn-only"
+
+
+def check_ranker_file(directory: str | Path, meta: dict) -> Path:
+    """``ranker.txt`` of ``directory`` checked before LightGBM reads it: LightGBM's C++ parser crashes the whole
+    process (a segmentation fault, no Python error) on a model file cut short, so a truncated or altered file must
+    be refused here. Against the checksum ``ranker.json`` recorded when it was saved; a ranker saved before the
+    checksum was recorded must at least end with the trees' closing line LightGBM writes."""
+    from dualgnn.artifacts import file_checksum
+
+    path = Path(directory) / "ranker.txt"
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing (its ranker.json is there)", hint=RANKER_HINT)
+    expected = meta.get("model_sha256")
+    if expected is not None:
+        if file_checksum(path) != expected:
+            raise ArtifactError(f"{path} is damaged: it does not match the checksum ranker.json recorded when it "
+                                "was saved (cut short, or changed since)", hint=RANKER_HINT)
+    elif b"end of trees" not in path.read_bytes():
+        raise ArtifactError(f"{path} is damaged: it is cut short (LightGBM's closing 'end of trees' line is missing)",
+                            hint=RANKER_HINT)
+    return path
 
 
 def load_ranker(directory: str | Path, inputs: RankInputs) -> RankerScorer:
     """The ranker saved in ``directory`` over ``inputs`` (whose classics must be the ones it was fitted with)."""
     directory = Path(directory)
     lgb = _lgb()
-    hint = "retrain with `dualgnn train`, or recommend with --gnn-only"
     path = directory / "ranker.json"
     try:
         meta = json.loads(path.read_text())
         sizes = CandidateSizes(**meta["sizes"])
         prior, cold_prior = float(meta.get("prior", 0.0)), float(meta.get("cold_prior", 0.0))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ArtifactError(f"{path} is missing or damaged ({type(exc).__name__}: {exc})", hint=hint) from exc
-    path = directory / "ranker.txt"
+        raise ArtifactError(f"{path} is missing or damaged ({type(exc).__name__}: {exc})", hint=RANKER_HINT) from exc
+    path = check_ranker_file(directory, meta)
     try:  # LightGBM reports a damaged model file with its own error type
         booster = lgb.Booster(model_file=str(path))
     except (OSError, ValueError, lgb.basic.LightGBMError) as exc:
-        raise ArtifactError(f"{path} is missing or damaged ({exc})", hint=hint) from exc
+        raise ArtifactError(f"{path} is missing or damaged ({exc})", hint=RANKER_HINT) from exc
     scorer = RankerScorer(inputs, booster, sizes, prior, cold_prior)
     scorer.tuning = meta.get("tuning", {})
     return scorer

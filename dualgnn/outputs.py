@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import fnmatch
 import glob
 import json
 import os
@@ -60,12 +61,34 @@ def artifact_kind(directory: Path) -> str | None:
     return str(manifest.get("kind", "graph"))
 
 
+#: The names dualgnn writes at the top of each kind of artifact directory (some only with some options; ``.*.tmp``
+#: are the temporaries of a killed run). Any other entry is the user's: an artifact holding one is not replaced,
+#: since the swap would delete it. A test builds every kind with every option and checks it holds nothing else.
+OWNED = {
+    "graph": ("manifest.json", "graph.npz", "features.npz", "features.json", "products.parquet", "text_cache.npz",
+              "split.npz", "split-*.npz"),
+    "model": ("manifest.json", "config.json", "weights.pt", "embeddings.npz", "history.json", "training_curve.png",
+              "split.npz", "ids.parquet", "edges.npz", "features.npz", "features.json", "ranker.txt", "ranker.json",
+              "ranker-classics.npz"),
+    "partitions": ("manifest.json", "graph.json", "part[0-9]*", "split.npz", "catalog"),
+}
+
+
+def foreign_entries(directory: Path, kind: str) -> list[str]:
+    """The names at the top of ``directory`` that dualgnn does not write into a ``kind`` artifact (:data:`OWNED`)."""
+    owned = (*OWNED.get(kind, ()), ".*.tmp")
+    return sorted(p.name for p in directory.iterdir() if not any(fnmatch.fnmatchcase(p.name, o) for o in owned))
+
+
 def check_replaceable_dir(path: str | Path, kind: str) -> None:
     """:class:`OutputError` unless ``path`` is absent, an empty directory, or a dualgnn ``kind`` artifact."""
     path = _abs(path)
     if not path.exists() and not path.is_symlink():
         return
     what = f"--out {path}"
+    if path.is_symlink():  # the swap would put a directory where the link was, and leave its target as it was
+        raise OutputError(f"{what} is a symbolic link (to {os.readlink(path)}); dualgnn writes a {kind} directory "
+                          "and will not replace the link", hint="name the directory itself, or a new one, as --out")
     if not path.is_dir():
         raise OutputError(f"{what} is an existing file; dualgnn writes a {kind} directory there and will not "
                           "replace it", hint="choose a new directory name for --out")
@@ -83,6 +106,12 @@ def check_replaceable_dir(path: str | Path, kind: str) -> None:
     if nested:
         raise OutputError(f"{what} holds another dualgnn artifact, {nested[0]}: replacing {path} would delete it",
                           hint="move that directory out first, or write to another --out")
+    foreign = foreign_entries(path, kind)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise OutputError(f"{what} is a dualgnn {kind} artifact that also holds {shown}, which dualgnn did not write: "
+                          f"replacing {path} would delete {'it' if len(foreign) == 1 else 'them'}",
+                          hint="move those out of the directory first, or write to another --out")
 
 
 def _inside(child: Path, parent: Path) -> bool:

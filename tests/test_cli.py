@@ -167,6 +167,22 @@ def test_refresh_keeps_the_models_ranker_and_recommends_with_it(trained):
     assert not category.str.contains("Smartphones").any()
 
 
+def test_every_artifact_holds_only_names_dualgnn_owns(trained):
+    """A rebuild refuses an artifact holding anything else (the user's, it would be deleted), so every file the
+    commands write into an artifact must be in OUTPUTS.OWNED: the graph after evaluate's splits, a model with its
+    ranker, one without, a refreshed one."""
+    from dualgnn.outputs import foreign_entries
+
+    dualgnn("evaluate", trained / "graph", "--protocols", "EQ1", "--methods", "popularity", "--out",
+            trained / "eval-owned", "--quiet")
+    assert sorted(p.name for p in (trained / "graph").glob("split-*.npz"))
+    for name, kind in (("graph", "graph"), ("model", "model"), ("model-eval", "model"),
+                       ("model-refreshed", "model")):
+        assert (trained / name / "manifest.json").exists(), name
+        assert foreign_entries(trained / name, kind) == [], name
+    assert (trained / "model" / "ranker.txt").exists()
+
+
 def test_train_runs_under_jemalloc_when_the_system_has_it(trained):
     """`python -m cli train` starts again with libjemalloc preloaded (retaining its memory) where it is installed;
     the manifest says which allocator trained the model."""

@@ -134,6 +134,9 @@ def test_two_trainers_learn_phones_to_cases_as_one_process_does(trained):
     assert abs(two["brand_cases"] - one["brand_cases"]) < 0.1
     # The same model directory: every file `dualgnn train` writes (`recommend` reads it: the export test).
     assert {p.name for p in (root / "model-2").iterdir()} == {p.name for p in (root / "model-1").iterdir()}
+    from dualgnn.outputs import foreign_entries  # a rebuild would refuse anything else as the user's
+
+    assert foreign_entries(root / "model-2", "model") == [] and foreign_entries(root / "parts", "partitions") == []
 
 
 def test_parallel_export_equals_the_single_process_export(trained):

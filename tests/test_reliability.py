@@ -145,6 +145,32 @@ def test_an_artifact_holding_another_artifact_is_not_replaced(world, tmp_path, c
     assert code == 1 and "holds another dualgnn artifact" in out and (graph / "model" / "weights.pt").exists()
 
 
+def test_an_artifact_holding_a_users_files_is_not_replaced(world, tmp_path, capsys):
+    shop = write_shop(tmp_path / "shop")
+    graph = tmp_path / "g"
+    assert run(capsys, *build_args(shop, graph))[0] == 0
+    (graph / "NOTES.md").write_text("why this graph")
+    (graph / "models").mkdir()
+    (graph / "models" / "v1.txt").write_text("kept")
+    code, out = run(capsys, *build_args(shop, graph))
+    assert code == 1 and "NOTES.md, models" in out and "did not write" in out
+    assert (graph / "NOTES.md").read_text() == "why this graph" and (graph / "models" / "v1.txt").exists()
+    model = copy_of(world, "model", tmp_path)
+    (model / "results.csv").write_text("mine")
+    code, out = run(capsys, "train", world / "graph", "--out", model, "--epochs", "1", "--quiet")
+    assert code == 1 and "results.csv" in out and (model / "results.csv").read_text() == "mine"
+
+
+def test_an_out_that_is_a_symbolic_link_is_not_replaced(world, tmp_path, capsys):
+    model = copy_of(world, "model", tmp_path)
+    link = tmp_path / "current"
+    link.symlink_to(model)
+    before = snapshot(model)
+    code, out = run(capsys, "train", world / "graph", "--out", link, "--epochs", "1", "--quiet")
+    assert code == 1 and "symbolic link" in out
+    assert link.is_symlink() and snapshot(model) == before
+
+
 OUT_COMMANDS = {
     "build-graph": lambda w, out: build_args(w / "shop", out),
     "train": lambda w, out: ["train", w / "graph", "--out", out, "--epochs", "1", "--dim", "16", "--quiet"],

@@ -11,15 +11,18 @@ import typer
 ArtifactsDir = Annotated[Path, typer.Argument(help="Graph artifact directory written by `dualgnn build-graph`.")]
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `dualgnn train`.")]
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Directory to write (replaced atomically).")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same result.")]
+MAX_SEED = 2**32 - 1  # numpy takes no negative seed, torch none beyond 64 bits: one range for every seed
+Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
+                                   help="Random seed; the same seed gives the same result.")]
 ModelSeed = Annotated[Optional[int], typer.Option(
-    "--seed", help="Seed of the model (initialisation, batches); default: the preset's.")]
+    "--seed", min=0, max=MAX_SEED, help="Seed of the model (initialisation, batches); default: the preset's.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Threads = Annotated[int, typer.Option("--threads", min=0, max=512,
                                        help="CPU threads for torch and Faiss (0 = all cores).")]
 SplitShares = Annotated[Optional[str], typer.Option(
     "--split", help="Train,validation,test shares of the evaluation split (held-out edges), e.g. 0.75,0.05,0.2.")]
-SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the split (the model has its own --seed).")]
+SplitSeed = Annotated[int, typer.Option("--split-seed", min=0, max=MAX_SEED,
+                                        help="Seed of the split (the model has its own --seed).")]
 Validation = Annotated[float, typer.Option(
     "--validation", help="Production training (the default): the seeded share of co-purchase edges kept back "
     "to decide when to stop; the model learns from all the others, and its served vectors propagate over "

@@ -172,6 +172,10 @@ def test_bad_inputs_stop_before_any_process_starts(trained, tmp_path):
         (["export-distributed", root / "graph", "--model", root / "model-2", "--out", root / "parts"],
          "did not write"),
         (["partition", root / "graph", "--parts", "0", "--out", tmp_path / "p"], "--parts"),
+        (["partition", root / "graph", "--parts", "100000", "--out", tmp_path / "p"], "more than the"),
+        (["partition", root / "graph", "--parts", "80", "--method", "random", "--out", tmp_path / "p"],
+         "could not cut 80 products into 80 parts"),
+        (["partition", root / "graph", "--split-seed", "-1", "--out", tmp_path / "p"], "--split-seed"),
     ]
     for args, message in cases:
         result = run_cli(*args)

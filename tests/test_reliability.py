@@ -418,6 +418,13 @@ def test_absurd_thread_counts_are_a_bad_option(world, tmp_path, capsys):
     assert code == 2 and "--threads" in out
 
 
+@pytest.mark.parametrize("args", [["train", "--split-seed", "-1"], ["train", "--seed", str(2**70)],
+                                  ["evaluate", "--split-seed", "-3"], ["evaluate", "--seed", "-1"]])
+def test_a_seed_numpy_or_torch_cannot_take_is_a_bad_option(world, tmp_path, capsys, args):
+    code, out = run(capsys, args[0], world / "graph", *args[1:], "--out", tmp_path / "m")
+    assert code == 2 and args[1] in out and not (tmp_path / "m").exists()
+
+
 def test_evaluate_with_another_graphs_model_names_the_graph(world, tmp_path, capsys):
     other = tmp_path / "other"
     shop2 = write_shop(tmp_path / "shop2")

@@ -82,6 +82,9 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
     with claim_output(req.out, kind=KIND, inputs=[req.artifacts]):
         t0 = time.perf_counter()
         graph = load_graph(req.artifacts)
+        if req.parts > graph.num_products:
+            raise SettingsError(f"--parts {req.parts} is more than the {graph.num_products:,} products of "
+                                f"{req.artifacts}: every part needs products of its own", option="--parts")
         features = Features.load(req.artifacts)
         split = load_or_make_split(graph, req.split_settings(), req.artifacts)
         served = graph.copurchase if req.production else split.train_copurchase
@@ -89,12 +92,18 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
             g, edge_data = _served_graph(graph, split, served)
             t1 = time.perf_counter()
             say(f"partitioning {graph.num_products:,} products into {req.parts} parts ({req.method}, one-hop halo)")
-            with contextlib.redirect_stdout(io.StringIO()):  # DGL narrates every phase on stdout
-                from dualgnn._dgl_compat import dgl
+            from dualgnn._dgl_compat import dgl
 
-                orig_nids, orig_eids = dgl.distributed.partition_graph(
-                    g, GRAPH_NAME, req.parts, str(tmp), part_method=req.method, num_hops=1,
-                    balance_edges=req.balance_edges, return_mapping=True)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # DGL narrates every phase on stdout
+                    orig_nids, orig_eids = dgl.distributed.partition_graph(
+                        g, GRAPH_NAME, req.parts, str(tmp), part_method=req.method, num_hops=1,
+                        balance_edges=req.balance_edges, return_mapping=True)
+            except dgl.DGLError as exc:  # seen with parts of one or two products each: a part with no subgraph
+                raise SettingsError(
+                    f"DGL could not cut {graph.num_products:,} products into {req.parts} parts "
+                    f"({str(exc).splitlines()[0][:200]})", option="--parts",
+                    hint="use fewer parts: one per trainer process, each with many products") from exc
             seconds_dgl = time.perf_counter() - t1
             del g
             parts = _write_parts(tmp, graph, features, split, req.parts, orig_nids, orig_eids, edge_data)

@@ -263,6 +263,14 @@ def test_missing_model_directory_is_an_input_error(tmp_path):
         build_features(CATALOG, FeatureSettings(model_path=str(tmp_path / "nowhere")), progress=False)
 
 
+@pytest.mark.parametrize("config", ['{"hidden_size": 3}', "{half", ""])
+def test_a_model_directory_transformers_cannot_load_is_an_input_error(tmp_path, config):
+    (tmp_path / "config.json").write_text(config)
+    with pytest.raises(InputError, match=f"cannot load the sentence-transformers model in {tmp_path}") as info:
+        build_features(CATALOG, FeatureSettings(model_path=str(tmp_path)), progress=False)
+    assert "--model-path" in info.value.hint
+
+
 def test_damaged_or_missing_files_raise_artifact_error(tmp_path):
     feats = build_features(CATALOG, FeatureSettings(encoder="tfidf", dim=8), progress=False)
     feats.save(tmp_path)

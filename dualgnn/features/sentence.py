@@ -54,6 +54,12 @@ def load_sentence_model(path: str, *, progress: bool = False):
         hf_logging.disable_progress_bar()
     try:
         return _load_sentence_model(path)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:  # transformers' errors for a bad folder
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot load the sentence-transformers model in {path}: {first}",
+                         hint="pass a complete local sentence-transformers model directory (config.json with its "
+                              "model_type, the tokenizer and the weights), or leave --model-path out for the "
+                              "packaged all-MiniLM-L6-v2") from exc
     finally:
         if shown and not progress:
             hf_logging.enable_progress_bar()

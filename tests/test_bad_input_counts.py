@@ -199,6 +199,29 @@ def test_csv_with_carriage_return_line_ends(tmp_path):
     assert f"wrong number of fields): 1 (first at {path}, line 3" in report(skipped)
 
 
+@pytest.mark.parametrize("text, kept, line", [
+    # in the last row, without a final newline: pyarrow read two records where one line was counted
+    (b"product_id,title\nA,phone\nB,ca\rse", [("A", "phone", 2), ("B", "ca se", 3)], 3),
+    (b"product_id,title\r\nA,ph\rone\r\nB,x,y\r\nC,case\r\n", [("A", "ph one", 2), ("C", "case", 4)], 2),
+])
+def test_a_stray_carriage_return_is_a_space_and_the_lines_keep_their_numbers(tmp_path, text, kept, line):
+    path = write_bytes(tmp_path / "p.csv", text)
+    skipped = SkipReport()
+    df = read_table(path, skipped=skipped)
+    assert rows(df) == kept
+    assert f"stray carriage return (replaced by a space): 1 (first at {path}, line {line}" in report(skipped)
+    if b"x,y" in text:  # the rows after it keep their own line numbers
+        assert f"wrong number of fields): 1 (first at {path}, line 3" in report(skipped)
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "product_id,title\nA,x\n".encode("utf-16")])
+def test_a_binary_or_utf16_file_is_named_not_read_as_columns(tmp_path, data):
+    path = write_bytes(tmp_path / "p.csv", data)
+    with pytest.raises(InputError, match="not UTF-8 text: it holds NUL bytes") as info:
+        read_table(path, skipped=SkipReport())
+    assert str(path) in str(info.value) and "UTF-8" in info.value.hint
+
+
 def test_event_values_that_are_lists_are_unknown_types(tmp_path):
     lines = [json.dumps({"customer_id": "c", "product_id": "a", "event": e, "timestamp": 1}) for e in (["view"], "view")]
     path = write_bytes(tmp_path / "events.jsonl", "\n".join(lines).encode())

@@ -96,11 +96,33 @@ def _extents(table: pa.Table, bad: list[tuple[int, str]], first: int, end: int):
     return is_bad, starts, spans
 
 
+LONE_CR = "lines with a stray carriage return (replaced by a space)"
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _blank_lone_carriage_returns(data: bytes, path: Path, skipped: SkipReport) -> bytes:
+    """``data`` with each carriage return that ends no line (one not before a newline) made a space, each line
+    holding one counted. pyarrow ends a record at a lone carriage return and line numbers count newlines, so one
+    left in a value split its row in two, misnumbered the lines after it, or (in the last row) broke the reader."""
+    if b"\r" not in data:
+        return data
+    hits = [m.start() for m in _LONE_CR.finditer(data)]
+    if not hits:
+        return data
+    starts = np.array([data.rfind(b"\n", 0, h) + 1 for h in hits])
+    first = int(starts[0])
+    end = data.find(b"\n", first)
+    example = data[first: end if end >= 0 else len(data)].replace(b"\r", b" ")[:60].decode("utf-8", "replace")
+    skipped.add(LONE_CR, path, data.count(b"\n", 0, first) + 1, int(len(np.unique(starts))), example=example)
+    return _LONE_CR.sub(b" ", data)
+
+
 def parse_csv(data: bytes, path: Path, sep: str, skipped: SkipReport) -> pd.DataFrame:
     """A delimited file as a DataFrame of str columns (``""`` for empty cells) plus ``line``, its physical 1-based
     line (the header is line 1). Rows with the wrong number of fields or an unterminated quote are counted."""
     if b"\n" not in data and b"\r" in data:  # classic Mac line ends: give every reader (and line count) "\n"
         data = data.replace(b"\r", b"\n")
+    data = _blank_lone_carriage_returns(data, path, skipped)
     header_text = data[: data.find(b"\n")] if b"\n" in data else data
     try:
         names = next(csv.reader([header_text.decode("utf-8").rstrip("\r")], delimiter=sep), [])

@@ -120,6 +120,9 @@ def read_utf8(path: str | Path, skipped: SkipReport, *, expected: str) -> bytes:
         data = data[len(_UTF8_BOM):]
     if not data.strip():
         raise InputError("the file is empty", path=p, hint=f"expected {expected}")
+    if b"\x00" in data[:1 << 16]:  # no text table holds NUL: read on, its bytes would make a garbled column list
+        raise InputError("the file is not UTF-8 text: it holds NUL bytes (a binary file, or text saved as UTF-16)",
+                         path=p, hint=f"expected {expected}, saved as UTF-8")
     return _repair_utf8(data, p, skipped)
 
 

@@ -102,6 +102,8 @@ def test_duplicate_asin_across_files_keeps_first(tmp_path):
     ("$25.00", 25.0), ("$1,250.00", 1250.0), ("$10.00 - $20.00", 10.0), (12.5, 12.5), ("7", 7.0),
     ("", math.nan), ("\n\t\t  <span class='a'>$5</span>", math.nan), ("free", math.nan), (None, math.nan),
     (-3.0, math.nan), (float("inf"), math.nan),
+    # a comma only separates thousands: a decimal comma is no price (counted as such), never a hundred times it
+    ("12,99", math.nan), ("1,2345", math.nan), ("1,234,567.50", 1234567.5),
 ])
 def test_parse_price(value, expected):
     got = parse_price(value)

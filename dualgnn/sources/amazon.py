@@ -47,8 +47,10 @@ COVIEW_LISTS = (("related", "also_viewed"), ("related", "buy_after_viewing"), (N
 BAD_PRICE = "prices that are not a non-negative number (set to missing)"
 
 _TAG = re.compile(r"<[^>]*>")
-# A price, optionally a range: "$25.00", "25", "$1,250.00", "$10.00 - $20.00".
-_PRICE = re.compile(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(?:-\s*\$?\s*(\d[\d,]*(?:\.\d+)?))?\s*")
+# A price, optionally a range: "$25.00", "25", "$1,250.00", "$10.00 - $20.00". Commas only as thousands separators
+# (groups of three): a decimal comma ("12,99") is no price here rather than 1299.
+_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_PRICE = re.compile(rf"\s*\$?\s*({_NUMBER})\s*(?:-\s*\$?\s*({_NUMBER}))?\s*")
 
 
 def position_weights(n: int) -> list[float]:

@@ -241,3 +241,32 @@ def test_unreadable_file_is_an_input_error(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="cannot read the file: Permission denied") as err:
         read_products(path)
     assert err.value.path == str(path)
+
+
+# --- ids that are lists or objects (JSON lines) named no product: they became text like "['a']" -----------------
+
+def _jsonl(path, records) -> str:
+    return write_bytes(path, "\n".join(json.dumps(r) for r in records).encode())
+
+
+def test_a_list_or_object_as_an_id_is_skipped_and_counted(tmp_path):
+    from dualgnn.sources.tables import read_edges
+
+    products = _jsonl(tmp_path / "p.jsonl", [{"product_id": ["a"], "title": "x"}, {"product_id": "b", "title": "y"},
+                                            {"product_id": {"k": 1}}, {"product_id": True}, {"product_id": 5}])
+    df, skipped = read_products(products)
+    assert df["product_id"].tolist() == ["b", "5"]
+    assert f"product_id is a list, an object or a boolean, not a string or number: 3 (first at {products}, line 1: " \
+           "['a'])" in report(skipped)
+    edges = _jsonl(tmp_path / "e.jsonl", [{"src": "b", "dst": ["5"]}, {"src": "b", "dst": 5}])
+    skipped = SkipReport()
+    df = read_edges(edges, "copurchase", skipped)
+    assert list(zip(df["src"], df["dst"])) == [("b", "5")]
+    assert f"src or dst is a list, an object or a boolean, not a string or number: 1 (first at {edges}, line 1: " \
+           "['5'])" in report(skipped)
+    events = _jsonl(tmp_path / "ev.jsonl", [{"customer_id": ["c"], "product_id": "b", "event": "purchase",
+                                             "timestamp": 1},
+                                            {"customer_id": "c", "product_id": "b", "event": "purchase", "timestamp": 2}])
+    raw = read_events([events])
+    assert f"customer_id or product_id is a list, an object or a boolean, not a string or number: 1 (first at " \
+           f"{events}, line 1" in report(raw.skipped)

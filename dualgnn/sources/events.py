@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from dualgnn.errors import InputError, SettingsError, SkipReport
 from dualgnn.sources.base import RawData, place, unplace
-from dualgnn.sources.tables import drop_rows, id_strings, read_products, read_table, require_columns
+from dualgnn.sources.tables import drop_compound_ids, drop_rows, id_strings, read_products, read_table, require_columns
 
 EVENT_CODES = {"view": 0, "cart": 1, "purchase": 2}
 VIEW, CART, PURCHASE = 0, 1, 2
@@ -111,6 +111,7 @@ def _load(path: Path, skipped: SkipReport) -> pd.DataFrame:
         require_columns(df, path, ("customer_id",), hint)
     if len(df) == 0:
         raise InputError("no events", path=path, hint=hint)
+    df = drop_compound_ids(df, ("customer_id", "session_id", "product_id"), path, skipped)
     blank = pd.Series("", index=df.index, dtype=object)
     customer = id_strings(df["customer_id"]) if "customer_id" in df else blank
     session = id_strings(df["session_id"]) if "session_id" in df else blank

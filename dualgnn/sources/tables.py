@@ -108,6 +108,23 @@ def id_strings(values: pd.Series) -> pd.Series:
     return out.astype(str).str.strip()
 
 
+def drop_compound_ids(df: pd.DataFrame, columns: tuple[str, ...], path: Path, skipped: SkipReport) -> pd.DataFrame:
+    """``df`` without the rows whose id in one of ``columns`` is a list, an object or a boolean (JSON lines,
+    Parquet), counted: made into text they would be ids like ``['a']`` that name no product."""
+    def compound(v) -> bool:
+        return isinstance(v, (list, tuple, dict, np.ndarray, bool, np.bool_))
+
+    present = [c for c in columns if c in df]
+    bad = pd.Series(False, index=df.index)
+    for col in (c for c in present if df[c].dtype == object):
+        bad |= df[col].map(compound)
+    if not bad.any():
+        return df
+    return drop_rows(df, bad, f"rows whose {' or '.join(present)} is a list, an object or a boolean, not a string "
+                     "or number", path, skipped,
+                     example=lambda r: show_value(next(r[c] for c in present if compound(r[c]))))
+
+
 def _text(values: pd.Series, joiner: str) -> pd.Series:
     """Text column: lists (JSON / Parquet) joined with ``joiner``, missing -> ""."""
     if values.dtype == object:
@@ -158,6 +175,7 @@ def read_products(path: str | Path) -> tuple[pd.DataFrame, SkipReport]:
                     hint="a products table needs product_id plus any of " + ", ".join(METADATA_COLUMNS))
     if len(df) == 0:
         raise InputError("no product rows", path=path, hint="expected a header line and one row per product")
+    df = drop_compound_ids(df, ("product_id",), path, skipped)
     df = df.assign(product_id=id_strings(df["product_id"]))
     df = drop_rows(df, df["product_id"] == "", "products without a product_id", path, skipped)
     first_line = df.drop_duplicates("product_id").set_index("product_id")["line"]
@@ -201,6 +219,7 @@ def read_edges(path: str | Path, kind: str, skipped: SkipReport) -> pd.DataFrame
                     hint=f"a {kind} table needs src and dst (product ids) and may have weight")
     if len(df) == 0:
         raise InputError(f"no {kind} rows", path=path, hint="expected a header line and one row per edge")
+    df = drop_compound_ids(df, ("src", "dst"), path, skipped)
     df = df.assign(src=id_strings(df["src"]), dst=id_strings(df["dst"]))
     df = drop_rows(df, (df["src"] == "") | (df["dst"] == ""), f"{kind} rows with an empty src or dst", path, skipped)
     if "weight" in df:

@@ -32,7 +32,8 @@ def build_graph_command(
         "--events", help="Event log(s): customer_id/session_id, product_id, event, timestamp. Repeatable.")] = None,
     window_days: Annotated[float, typer.Option(
         help="Events: a purchase within this many days after another counts as co-purchase.")] = 30.0,
-    min_support: Annotated[int, typer.Option(help="Events: keep pairs seen for at least this many customers.")] = 2,
+    min_support: Annotated[int, typer.Option(
+        min=1, help="Events: keep pairs seen for at least this many customers.")] = 2,
     encoder: Annotated[str, typer.Option(
         help="Text encoder: minilm (all-MiniLM-L6-v2, offline), tfidf (fast, TF-IDF + SVD) or hashing.")] = "minilm",
     model_path: Annotated[Optional[str], typer.Option(
@@ -50,6 +51,9 @@ def build_graph_command(
     if events:
         from dualgnn.sources.events import EventSettings
 
+        if not window_days > 0:  # NaN too
+            raise typer.BadParameter(f"must be a positive number of days, not {window_days}",
+                                     param_hint="--window-days")
         event_settings = EventSettings(window=window_days * 86400.0, min_support=min_support)
     settings = FeatureSettings(encoder=encoder, model_path=model_path)
     inputs = BuildInputs(amazon=tuple(amazon or ()), products=products, copurchase=copurchase, coview=coview,

@@ -61,6 +61,9 @@ def evaluate_command(
     from dualgnn.outputs import claim_output
     from dualgnn.split import EVAL_SHARES, SplitSettings, parse_shares
 
+    for name, value in (("--protocols", protocols), ("--methods", methods)):
+        if value is not None and not _csv(value):  # "" or "," would silently mean "all" or "none"
+            raise typer.BadParameter(f"names nothing: {value!r}", param_hint=name)
     shares = parse_shares(split) if split is not None else EVAL_SHARES
     settings = SplitSettings(kind="edge", ratios=shares, seed=split_seed)
     set_threads(threads)
@@ -70,7 +73,7 @@ def evaluate_command(
     with claim_output(out, files=REPORT_FILES, is_ours=is_report_file, inputs=inputs):
         graph = load_graph(artifacts)
         features = _load_features(artifacts)
-        report = evaluate(graph, features, protocols=_csv(protocols) or [], methods=_csv(methods),
+        report = evaluate(graph, features, protocols=_csv(protocols), methods=_csv(methods),
                           split_settings=settings, max_queries=max_queries, model_dir=model, epochs=epochs,
                           split_dir=artifacts, progress=not quiet, checkpoint=lambda r: write_partial(r, out),
                           dataset=Path(artifacts).resolve().name, model_seed=seed)

@@ -26,7 +26,8 @@ class TableFormat(str, Enum):
 def synth_command(
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Directory for the tables (created if needed; each file is replaced atomically).")],
-    products: Annotated[int, typer.Option("--products", "-n", help="Number of products (100 to 5,000,000).")] = 10_000,
+    products: Annotated[int, typer.Option("--products", "-n", min=100, max=5_000_000,
+                                                   help="Number of products (100 to 5,000,000).")] = 10_000,
     seed: Seed = 0,
     fmt: Annotated[TableFormat, typer.Option("--format", help="File format of the tables.")] = TableFormat.csv,
     compress: Annotated[bool, typer.Option(

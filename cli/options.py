@@ -28,9 +28,9 @@ Validation = Annotated[float, typer.Option(
     "to decide when to stop; the model learns from all the others, and its served vectors propagate over "
     "every edge. 0: no early stopping (the --epochs budget is run).")]
 Preset = Annotated[str, typer.Option(help="Settings preset: default (measured best) or paper (as published).")]
-Epochs = Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")]
-Layers = Annotated[Optional[int], typer.Option(help="Message-passing layers (hops).")]
-Dim = Annotated[Optional[int], typer.Option(help="Embedding size.")]
+Epochs = Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")]
+Layers = Annotated[Optional[int], typer.Option(min=0, help="Message-passing layers (hops).")]
+Dim = Annotated[Optional[int], typer.Option(min=1, help="Embedding size.")]
 
 
 class Index(str, Enum):

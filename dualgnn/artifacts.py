@@ -94,7 +94,9 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except FileNotFoundError as exc:
-        raise ArtifactError(f"missing artifact file {path}") from exc
+        raise ArtifactError(f"missing artifact file {path}",
+                            hint="the directory lost one of its files: write it again with the command that made "
+                                 "it (`dualgnn build-graph` for a graph, `dualgnn train` for a model)") from exc
     except Exception as exc:  # noqa: BLE001 - corrupt or truncated file
         raise ArtifactError(f"cannot read {path}: {exc}", hint="rebuild it; the file is damaged") from exc
 

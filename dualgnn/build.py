@@ -117,8 +117,10 @@ def _build(inputs: BuildInputs, out_dir: Path, feature_settings, progress: bool,
     t0 = time.perf_counter()
     graph, skipped = build_graph(raw, edge_paths=edge_paths)
     if len(graph.copurchase) == 0:
-        raise InputError("no co-purchase edge remains between products of the catalog",
-                         hint="check that the edge tables use the catalog's product ids (see the skipped counts)")
+        source = edge_paths.get("copurchase", "the co-purchase input")
+        counts = "; ".join(skipped.lines()) or "none was read"
+        raise InputError(f"no co-purchase edge of {source} remains between products of the catalog (skipped: "
+                         f"{counts})", hint="check that the edge tables use the catalog's product ids")
     seconds["graph"] = time.perf_counter() - t0
 
     with atomic_dir(out_dir, "graph") as tmp:

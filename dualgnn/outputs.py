@@ -123,7 +123,7 @@ def check_not_input(path: str | Path, inputs: Iterable[str | Path]) -> None:
     real = Path(os.path.realpath(path))
     if _inside(Path(os.path.realpath(os.getcwd())), real):
         raise OutputError(f"--out {_abs(path)} is the current directory (or contains it); dualgnn will not replace "
-                          "it", hint="name a new directory, e.g. --out ./model")
+                          "it", hint="name a new path inside it, e.g. --out ./out")
     for item in inputs:
         if item is None:
             continue

@@ -201,8 +201,10 @@ def test_stored_model_must_match_the_split(shop, tmp_path):
     _check_model_split(split, model_dir, None, messages.append)
     assert "cannot check" in messages[0]
     make_split(graph, SplitSettings(seed=1)).save(model_dir / "split.npz")
-    with pytest.raises(ArtifactError, match="--split and --seed"):
+    with pytest.raises(ArtifactError, match=r"another split \(--split 0.75,0.05,0.2 --split-seed 1, saved in .*\) "
+                       r"than the one asked for \(--split 0.75,0.05,0.2 --split-seed 0\)") as info:
         _check_model_split(split, model_dir, None, messages.append)
+    assert info.value.hint == "evaluate it with --split 0.75,0.05,0.2 --split-seed 1"
     split.save(model_dir / "split.npz")
     _check_model_split(split, model_dir, None, messages.append)  # same split: fine, and no new warning
     assert len(messages) == 1

@@ -408,6 +408,34 @@ def test_build_graph_option_mixups_say_what_is_wrong(tmp_path, capsys, args, say
     assert code == 1 and says in out
 
 
+BAD_OPTIONS = {  # each names the option the user typed, not a settings field behind it
+    "--dim": ["train", "{graph}", "--dim", "0"],
+    "--epochs": ["train", "{graph}", "--epochs", "0"],
+    "--window-days": ["build-graph", "--events", "{shop}/copurchase.csv", "--window-days", "-1"],
+    "--min-support": ["build-graph", "--events", "{shop}/copurchase.csv", "--min-support", "0"],
+    "--products": ["synth", "--products", "5"],
+    "--methods": ["evaluate", "{graph}", "--methods", ""],
+    "--protocols": ["evaluate", "{graph}", "--protocols", " , "],
+}
+
+
+@pytest.mark.parametrize("option", sorted(BAD_OPTIONS))
+def test_a_bad_option_is_named_as_typed_before_any_work(world, tmp_path, capsys, option):
+    args = [a.format(graph=world / "graph", shop=world / "shop") for a in BAD_OPTIONS[option]]
+    code, out = run(capsys, *args, "--out", tmp_path / "out")
+    assert code == 2 and option in out and not (tmp_path / "out").exists(), out
+    assert "hidden_dim" not in out and "Settings" not in out and "window must" not in out
+
+
+def test_no_co_purchase_edge_left_names_the_file_and_what_was_skipped(world, tmp_path, capsys):
+    shop = write_shop(tmp_path / "shop")
+    (shop / "copurchase.csv").write_text("src,dst\nX1,Y1\nX2,Y2\n")
+    code, out = run(capsys, *build_args(shop, tmp_path / "g"))
+    out = " ".join(out.split())
+    assert code == 1 and f"no co-purchase edge of {shop / 'copurchase.csv'} remains" in out
+    assert "edges with an end not in the catalog: 2" in out and "line 2: 'X1'" in out
+
+
 def test_info_on_a_missing_directory_says_so(tmp_path, capsys):
     code, out = run(capsys, "info", tmp_path / "nothing")
     assert code == 1 and "does not exist" in out

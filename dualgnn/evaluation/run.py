@@ -186,8 +186,12 @@ def _check_model_split(split: Split, model_dir: str | Path, split_dir: str | Pat
                                          "0.75,0.05,0.2 --out MODEL`, or omit --model and evaluate trains its own")
             if not (np.array_equal(used.test_copurchase.src, split.test_copurchase.src)
                     and np.array_equal(used.test_copurchase.dst, split.test_copurchase.dst)):
-                raise ArtifactError(f"the model was trained on the split in {path}, which is not the requested "
-                                    f"{split.settings}", hint="pass the --split and --seed the model was trained with")
+                def shown(settings) -> str:
+                    return f"--split {','.join(f'{r:g}' for r in settings.ratios)} --split-seed {settings.seed}"
+
+                raise ArtifactError(f"the model was trained on another split ({shown(used.settings)}, saved in "
+                                    f"{path}) than the one asked for ({shown(split.settings)})",
+                                    hint=f"evaluate it with {shown(used.settings)}")
             return
     log("warning: no split.npz beside the model; cannot check it was trained on this split (leakage if not)")
 

@@ -98,8 +98,9 @@ class _Queries:
 def run_recommend(req: RecommendRequest, progress: Callable[[int, int], None] | None = None) -> RecommendResult:
     """Load graph and model (fingerprints must match), resolve queries and filters, rank, explain if asked."""
     if not (req.products or req.products_file or req.all_products or req.basket or req.new_products or req.brands):
-        raise InputError("nothing to recommend for",
-                         hint="give --product ID, --products-file FILE, --all, --basket ID,ID or --new-products FILE")
+        raise InputError("no query was given, so there is nothing to recommend for",
+                         hint="give --product ID, --products-file FILE, --all, --basket ID,ID, --brands or "
+                              "--new-products FILE")
     warnings: list[str] = []
     clock: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -64,7 +64,9 @@ def recommend_command(
 
     if out is not None:
         table_format(out)  # fail on a bad extension before any work
-    items = tuple(b.strip() for b in basket.split(",") if b.strip()) if basket else ()
+    items = tuple(b.strip() for b in basket.split(",") if b.strip()) if basket is not None else ()
+    if basket is not None and not items:
+        raise typer.BadParameter(f"names no product: {basket!r}", param_hint="--basket")
     req = RecommendRequest(
         artifacts=artifacts, model_dir=model, products=tuple(product or ()), products_file=products_file,
         all_products=all_products, basket=items, similar=similar, brands=brands, new_products=new_products,

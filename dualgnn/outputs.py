@@ -61,12 +61,17 @@ def artifact_kind(directory: Path) -> str | None:
     return str(manifest.get("kind", "graph"))
 
 
+#: The files ``dualgnn evaluate`` writes into its --out directory (by default ``eval/`` inside the graph); nothing
+#: else there is touched.
+REPORT_FILES = ("report.json", "report.png", "report.partial.json")
+
 #: The names dualgnn writes at the top of each kind of artifact directory (some only with some options; ``.*.tmp``
-#: are the temporaries of a killed run). Any other entry is the user's: an artifact holding one is not replaced,
-#: since the swap would delete it. A test builds every kind with every option and checks it holds nothing else.
+#: and ``.*.lock`` are the temporaries and locks of a killed run). Any other entry is the user's: an artifact holding
+#: one is not replaced, since the swap would delete it. A test builds every kind with every option and checks it
+#: holds nothing else. ``eval`` (evaluate's default report folder) is dualgnn's while it holds only its reports.
 OWNED = {
     "graph": ("manifest.json", "graph.npz", "features.npz", "features.json", "products.parquet", "text_cache.npz",
-              "split.npz", "split-*.npz"),
+              "split.npz", "split-*.npz", "eval"),
     "model": ("manifest.json", "config.json", "weights.pt", "embeddings.npz", "history.json", "training_curve.png",
               "split.npz", "ids.parquet", "edges.npz", "features.npz", "features.json", "ranker.txt", "ranker.json",
               "ranker-classics.npz"),
@@ -76,8 +81,15 @@ OWNED = {
 
 def foreign_entries(directory: Path, kind: str) -> list[str]:
     """The names at the top of ``directory`` that dualgnn does not write into a ``kind`` artifact (:data:`OWNED`)."""
-    owned = (*OWNED.get(kind, ()), ".*.tmp")
-    return sorted(p.name for p in directory.iterdir() if not any(fnmatch.fnmatchcase(p.name, o) for o in owned))
+    def owned(path: Path, names: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatchcase(path.name, o) for o in (*names, ".*.tmp", ".*.lock"))
+
+    def ours(p: Path) -> bool:
+        if p.name == "eval" and "eval" in OWNED.get(kind, ()) and p.is_dir():
+            return all(owned(f, REPORT_FILES) and not f.is_dir() for f in p.iterdir())
+        return owned(p, OWNED.get(kind, ()))
+
+    return sorted(p.name for p in directory.iterdir() if not ours(p))
 
 
 def check_replaceable_dir(path: str | Path, kind: str) -> None:

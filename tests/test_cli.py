@@ -173,9 +173,9 @@ def test_every_artifact_holds_only_names_dualgnn_owns(trained):
     ranker, one without, a refreshed one."""
     from dualgnn.outputs import foreign_entries
 
-    dualgnn("evaluate", trained / "graph", "--protocols", "EQ1", "--methods", "popularity", "--out",
-            trained / "eval-owned", "--quiet")
+    dualgnn("evaluate", trained / "graph", "--protocols", "EQ1", "--methods", "popularity", "--quiet")
     assert sorted(p.name for p in (trained / "graph").glob("split-*.npz"))
+    assert (trained / "graph" / "eval" / "report.json").exists()  # evaluate's default --out, inside the graph
     for name, kind in (("graph", "graph"), ("model", "model"), ("model-eval", "model"),
                        ("model-refreshed", "model")):
         assert (trained / name / "manifest.json").exists(), name

@@ -149,11 +149,17 @@ def test_an_artifact_holding_a_users_files_is_not_replaced(world, tmp_path, caps
     shop = write_shop(tmp_path / "shop")
     graph = tmp_path / "g"
     assert run(capsys, *build_args(shop, graph))[0] == 0
+    assert run(capsys, "evaluate", graph, "--protocols", "EQ1", "--methods", "popularity", "--quiet")[0] == 0
+    (graph / ".eval.lock").write_text("4242\n")  # a killed run's lock
+    assert run(capsys, *build_args(shop, graph))[0] == 0  # evaluate's default report folder is dualgnn's own
+    assert not (graph / "eval").exists() and not (graph / ".eval.lock").exists()
+    (graph / "eval").mkdir()
+    (graph / "eval" / "mine.txt").write_text("mine")  # but not once it holds the user's files
     (graph / "NOTES.md").write_text("why this graph")
     (graph / "models").mkdir()
     (graph / "models" / "v1.txt").write_text("kept")
     code, out = run(capsys, *build_args(shop, graph))
-    assert code == 1 and "NOTES.md, models" in out and "did not write" in out
+    assert code == 1 and "NOTES.md, eval, models" in out and "did not write" in out
     assert (graph / "NOTES.md").read_text() == "why this graph" and (graph / "models" / "v1.txt").exists()
     model = copy_of(world, "model", tmp_path)
     (model / "results.csv").write_text("mine")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dualgnn.artifacts import atomic_path, write_json
 from dualgnn.metrics import KS
+from dualgnn.outputs import REPORT_FILES
 
 #: Columns shown per protocol kind, and whether higher is better (None: not ranked, never bold).
 RANK_COLUMNS = [(f"HR@{k}", True) for k in KS] + [(f"MRR@{k}", True) for k in KS] + \
@@ -50,10 +51,6 @@ def render_tables(report) -> list:
             table.add_row(*cells)
         tables.append(table)
     return tables
-
-
-#: What `dualgnn evaluate` writes into its --out directory (nothing else there is touched).
-REPORT_FILES = ("report.json", "report.png", "report.partial.json")
 
 
 def is_report_file(path: Path) -> bool:

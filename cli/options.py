@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from dualgnn.config import MAX_SEED
+
 ArtifactsDir = Annotated[Path, typer.Argument(help="Graph artifact directory written by `dualgnn build-graph`.")]
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `dualgnn train`.")]
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Directory to write (replaced atomically).")]
-MAX_SEED = 2**32 - 1  # numpy takes no negative seed, torch none beyond 64 bits: one range for every seed
 Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
                                    help="Random seed; the same seed gives the same result.")]
 ModelSeed = Annotated[Optional[int], typer.Option(

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from dualgnn.errors import SettingsError
 
+MAX_SEED = 2**32 - 1  # numpy takes no negative seed and torch none beyond 64 bits: one range for every seed
 AGGREGATIONS = ("sum", "mean", "weighted", "attention")
 LOSSES = ("paper", "softmax", "warp")
 MODES = ("auto", "full", "sampled")
@@ -111,6 +112,7 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch_size must be >= 1, not {self.batch_size}"),
             (self.max_steps_per_epoch >= 1, f"max_steps_per_epoch must be >= 1, not {self.max_steps_per_epoch}"),
             (self.eval_every >= 1, f"eval_every must be >= 1, not {self.eval_every}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be from 0 to {MAX_SEED}, not {self.seed}"),
             (len(self.fanouts) == self.num_layers and all(f >= 1 for f in self.fanouts),
              f"fanouts needs one positive fan-out per layer ({self.num_layers}), not {self.fanouts}"),
             (self.dual or not self.separate_inputs, "separate_inputs needs dual=True"),

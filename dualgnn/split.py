@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dualgnn.artifacts import read_npz, write_npz
+from dualgnn.config import MAX_SEED
 from dualgnn.errors import ArtifactError, SettingsError
 from dualgnn.graph import Edges, ProductGraph
 
@@ -55,6 +56,8 @@ class SplitSettings:
                                 option="--split")
         if self.ratios[0] <= 0:
             raise SettingsError("the training share must be positive", option="--split")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SettingsError(f"the split seed must be from 0 to {MAX_SEED}, not {self.seed}", option="--split-seed")
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
 
 

@@ -58,3 +58,15 @@ def test_split_save_load_roundtrip(tmp_path):
 def test_bad_split_settings_raise(kwargs):
     with pytest.raises(ValueError):
         SplitSettings(**kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_numpy_or_torch_cannot_take_is_refused_by_the_settings(seed):
+    from dualgnn.config import TrainConfig
+    from dualgnn.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="seed must be from 0 to 4294967295") as info:
+        SplitSettings(seed=seed)
+    assert info.value.option == "--split-seed"
+    with pytest.raises(SettingsError, match="seed must be from 0 to 4294967295"):
+        TrainConfig(seed=seed)

@@ -372,7 +372,7 @@ def test_cli_errors_are_user_errors(cli_setup, tmp_path):
 
 @pytest.mark.parametrize("case", ["basket and similar", "basket and product", "basket and all", "unknown ids",
                                   "stock of strangers", "empty new products", "unknown output format", "no query",
-                                  "empty basket"])
+                                  "empty basket", "brands and similar"])
 def test_cli_recommend_misuse_is_named_before_any_work(cli_setup, tmp_path, case):
     art, model = cli_setup
     ids, stock, new = tmp_path / "ids.txt", tmp_path / "stock.txt", tmp_path / "new.csv"
@@ -389,6 +389,8 @@ def test_cli_recommend_misuse_is_named_before_any_work(cli_setup, tmp_path, case
         "unknown output format": (["--product", "p0", "--out", tmp_path / "x.xlsx"], 1, ["x.xlsx", ".parquet"]),
         "no query": ([], 1, ["no query was given", "--product ID", "--brands"]),
         "empty basket": (["--basket", " , "], 2, ["--basket", "names no product"]),
+        "brands and similar": (["--brands", "--similar", "--explain"], 2,
+                               ["--brands ranks brands", "combined with --similar, --explain"]),
     }[case]
     res = run_cli("recommend", art, "--model", model, *args)
     message = res.output if code == 2 else str(res.exception)

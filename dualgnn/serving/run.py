@@ -57,6 +57,12 @@ class RecommendRequest:
         if self.basket and (self.similar or self.brands or self.products or self.products_file or self.all_products):
             raise SettingsError("--basket is one query: it cannot be combined with --similar, --brands, --product, "
                              "--products-file or --all")
+        ignored = {"--similar": self.similar, "--products-file": self.products_file, "--all": self.all_products,
+                   "--new-products": self.new_products, "--in-stock": self.in_stock, "--explain": self.explain,
+                   "--exclude-same-category": self.exclude_same_category, "--exclude-linked": self.exclude_linked}
+        if self.brands and any(ignored.values()):
+            raise SettingsError("--brands ranks brands (of --product's brands, or all brands): it cannot be combined "
+                                f"with {', '.join(name for name, on in ignored.items() if on)}")
 
 
 @dataclass

@@ -139,6 +139,17 @@ def test_two_trainers_learn_phones_to_cases_as_one_process_does(trained):
     assert foreign_entries(root / "model-2", "model") == [] and foreign_entries(root / "parts", "partitions") == []
 
 
+def test_a_random_cut_is_the_same_for_the_same_seed(trained, tmp_path):
+    root = trained[0]
+    dualgnn("partition", root / "graph", "--parts", "2", "--method", "random", "--out", tmp_path / "again", "--quiet")
+
+    def cut(parts):
+        return [pd.read_parquet(parts / f"part{p}" / "ids.parquet") for p in range(2)]
+
+    for mine, theirs in zip(cut(root / "parts"), cut(tmp_path / "again")):
+        pd.testing.assert_frame_equal(mine, theirs)
+
+
 def test_parallel_export_equals_the_single_process_export(trained):
     root = trained[0]
     dualgnn("export-distributed", root / "graph", "--model", root / "model-2", "--out", root / "lists",

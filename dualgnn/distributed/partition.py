@@ -94,6 +94,7 @@ def run_partition(req: PartitionRequest, say=lambda _line: None) -> dict:
             say(f"partitioning {graph.num_products:,} products into {req.parts} parts ({req.method}, one-hop halo)")
             from dualgnn._dgl_compat import dgl
 
+            dgl.seed(req.split_seed)  # the random cut draws from DGL's own generator: the same seed, the same parts
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # DGL narrates every phase on stdout
                     orig_nids, orig_eids = dgl.distributed.partition_graph(

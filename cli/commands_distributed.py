@@ -40,7 +40,8 @@ def partition_command(
     artifacts: ArtifactsDir,
     out: OutDir,
     parts: Annotated[int, typer.Option("--parts", "-n", min=1, help="Number of parts: one trainer process each.")],
-    method: Annotated[str, typer.Option(help="How DGL's partition_graph cuts: metis (fewest cut edges) or random (seeded by --split-seed).")
+    method: Annotated[str, typer.Option(
+        help="How DGL's partition_graph cuts: metis (fewest cut edges) or random (seeded by --split-seed).")
                       ] = "metis",
     balance_edges: Annotated[bool, typer.Option(
         "--balance-edges/--balance-products", help="METIS balances the parts' edges (a step's time follows them) "

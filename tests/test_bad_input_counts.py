@@ -214,7 +214,8 @@ def test_a_stray_carriage_return_is_a_space_and_the_lines_keep_their_numbers(tmp
         assert f"wrong number of fields): 1 (first at {path}, line 3" in report(skipped)
 
 
-@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "product_id,title\nA,x\n".encode("utf-16")])
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+                                  "product_id,title\nA,x\n".encode("utf-16")])
 def test_a_binary_or_utf16_file_is_named_not_read_as_columns(tmp_path, data):
     path = write_bytes(tmp_path / "p.csv", data)
     with pytest.raises(InputError, match="not UTF-8 text: it holds NUL bytes") as info:
@@ -252,8 +253,9 @@ def _jsonl(path, records) -> str:
 def test_a_list_or_object_as_an_id_is_skipped_and_counted(tmp_path):
     from dualgnn.sources.tables import read_edges
 
-    products = _jsonl(tmp_path / "p.jsonl", [{"product_id": ["a"], "title": "x"}, {"product_id": "b", "title": "y"},
-                                            {"product_id": {"k": 1}}, {"product_id": True}, {"product_id": 5}])
+    products = _jsonl(tmp_path / "p.jsonl", [{"product_id": ["a"], "title": "x"},
+                                            {"product_id": "b", "title": "y"}, {"product_id": {"k": 1}},
+                                            {"product_id": True}, {"product_id": 5}])
     df, skipped = read_products(products)
     assert df["product_id"].tolist() == ["b", "5"]
     assert f"product_id is a list, an object or a boolean, not a string or number: 3 (first at {products}, line 1: " \
@@ -264,9 +266,9 @@ def test_a_list_or_object_as_an_id_is_skipped_and_counted(tmp_path):
     assert list(zip(df["src"], df["dst"])) == [("b", "5")]
     assert f"src or dst is a list, an object or a boolean, not a string or number: 1 (first at {edges}, line 1: " \
            "['5'])" in report(skipped)
-    events = _jsonl(tmp_path / "ev.jsonl", [{"customer_id": ["c"], "product_id": "b", "event": "purchase",
-                                             "timestamp": 1},
-                                            {"customer_id": "c", "product_id": "b", "event": "purchase", "timestamp": 2}])
+    purchase = {"product_id": "b", "event": "purchase"}
+    events = _jsonl(tmp_path / "ev.jsonl", [{"customer_id": ["c"], **purchase, "timestamp": 1},
+                                            {"customer_id": "c", **purchase, "timestamp": 2}])
     raw = read_events([events])
     assert f"customer_id or product_id is a list, an object or a boolean, not a string or number: 1 (first at " \
            f"{events}, line 1" in report(raw.skipped)
